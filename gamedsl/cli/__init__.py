@@ -1,0 +1,1 @@
+"""The `gamedsl` command (typer + rich): results on stdout, diagnostics on stderr."""

@@ -1,0 +1,281 @@
+"""Run settings: defaults, then the game's `solve { }` block, then the command line.
+
+One schema describes every key. The file's values are checked with `gamedsl check`, with
+positions; `--set key=value` values are parsed by the same grammar and checked by the same
+code, and their errors point into the argument itself. Solver parameters written in the
+file follow the solver when `--solver` switches to one that takes them (consensus ->
+smoothing keeps gamma) and are dropped with a note otherwise; `--set solver.X` always
+applies, and fails if the chosen solver has no X.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import solvers
+from gamedsl.errors import GameCheckError, Source, Span, UsageError, did_you_mean
+from gamedsl.library.signature import Choice, Int, Kind, describe_value
+from gamedsl.syntax import ast
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: Kind | None  # None for solver/optimizer, which are method calls
+    default: Any
+    doc: str
+
+
+class _Device(Kind):
+    label = "auto, cpu, cuda or cuda:N"
+
+    def convert(self, value):
+        name = value.name if isinstance(value, ast.IdentValue) else value.value if isinstance(value, ast.StringValue) else None
+        if name in ("auto", "cpu", "cuda") or (name or "").startswith("cuda:") and name[5:].isdigit():
+            return name
+        raise self.wrong(value)
+
+
+KEYS: dict[str, Key] = {
+    "solver": Key(None, "simga", "the solver, e.g. consensus(gamma=10); see `gamedsl solvers`"),
+    "optimizer": Key(None, "sgd", "the optimizer, e.g. rmsprop(lr=1e-4, alpha=0.9, eps=1e-10)"),
+    "steps": Key(Int(0), 1000, "number of solver steps"),
+    "batch": Key(Int(1), 64, "samples of each data and latent variable per step"),
+    "seed": Key(Int(0), 0, "seed of parameter initialisation and of every sampler"),
+    "device": Key(_Device(), "auto", "auto picks CUDA when available, else the CPU"),
+    "dtype": Key(Choice(choices=("float32", "float64")), "float32", "floating-point precision"),
+    "eval_samples": Key(Int(1), 2500, "samples drawn for the end-of-run metrics (2-D mixtures: PacGAN protocol)"),
+}
+
+METHOD_KEYS = {"solver": solvers.SOLVERS, "optimizer": solvers.optimizers.OPTIMIZERS}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs besides the game. Saved as the run's config.json."""
+
+    solver: str
+    solver_params: dict[str, Any]
+    optimizer: str
+    optimizer_params: dict[str, Any]
+    steps: int
+    batch: int
+    seed: int
+    device: str
+    dtype: str
+    eval_samples: int
+    divergences: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("notes")
+        return out
+
+    def make_solver(self) -> solvers.Solver:
+        return solvers.get(self.solver, **self.solver_params)
+
+    def make_optimizer(self):
+        return solvers.optimizers.get(self.optimizer, **self.optimizer_params)
+
+
+def python_value(value: ast.Value) -> Any:
+    """A plain value for method parameters: numbers, booleans, names, strings."""
+    match value:
+        case ast.NumberValue():
+            return int(value.value) if value.is_int else float(value.value)
+        case ast.BoolValue(value=b):
+            return b
+        case ast.IdentValue(name=name):
+            return name
+        case ast.StringValue(value=s):
+            return s
+    raise GameCheckError(f"expected a number, true/false or a name, got {describe_value(value)}", span=value.span)
+
+
+def _method(key: str, value: ast.Value) -> tuple[str, dict[str, Any]]:
+    """`consensus(gamma=10)` or `consensus` -> ("consensus", {"gamma": 10.0}), validated."""
+    registry = METHOD_KEYS[key]
+    if isinstance(value, ast.IdentValue):
+        name, args, name_span = value.name, (), value.span
+    elif isinstance(value, ast.CallValue):
+        name, args, name_span = value.name, value.args, value.name_span
+    else:
+        raise GameCheckError(f"expected a {key} such as {_example(key)}, got {describe_value(value)}", span=value.span)
+    if name not in registry.available():
+        raise GameCheckError(f"unknown {key} '{name}'", span=name_span, hint=did_you_mean(name, registry.available(), f"{key}s:"))
+    params = {}
+    for arg in args:
+        if arg.name is None:
+            raise GameCheckError(f"{key} parameters are given by name", span=arg.span, hint=f"for example {_example(key)}")
+        params[arg.name] = _method_param(key, name, arg.name, python_value(arg.value), arg.span)
+    return name, params
+
+
+def _method_param(key: str, method: str, param: str, value: Any, span: Span) -> Any:
+    registry = METHOD_KEYS[key]
+    try:
+        return registry.validate(method, {param: value})[param]
+    except solvers.SolverError as exc:
+        raise GameCheckError(exc.message, span=span, hint=exc.hint) from None
+
+
+def _example(key: str) -> str:
+    return "consensus(gamma=10)" if key == "solver" else "rmsprop(lr=1e-4)"
+
+
+def check_settings(settings: tuple[ast.Setting, ...]) -> dict[str, ast.Setting]:
+    """Validate a solve block; return its settings by key."""
+    seen: dict[str, ast.Setting] = {}
+    for setting in settings:
+        if setting.key in seen:
+            raise GameCheckError(f"'{setting.key}' is set twice", span=setting.span)
+        seen[setting.key] = setting
+    for setting in settings:
+        _check_setting(setting.key, setting.value, seen, setting.span)
+    return seen
+
+
+def _check_setting(key: str, value: ast.Value, block: dict[str, ast.Setting], span: Span) -> Any:
+    head, _, rest = key.partition(".")
+    if head in METHOD_KEYS and rest:
+        method = block.get(head)
+        name = _method(head, method.value)[0] if method else KEYS[head].default
+        return _method_param(head, name, rest, python_value(value), value.span)
+    if head in METHOD_KEYS:
+        return _method(head, value)
+    if key not in KEYS or rest:
+        raise GameCheckError(
+            f"unknown setting '{key}'",
+            span=span,
+            hint=did_you_mean(key, list(KEYS) + ["solver.PARAM", "optimizer.PARAM"], "settings:"),
+        )
+    return KEYS[key].kind.convert(value)
+
+
+# ---- the command line -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Override:
+    """One `--set key=value`, parsed."""
+
+    key: str
+    value: ast.Value
+    source: Source
+
+
+def parse_override(text: str) -> Override:
+    from gamedsl.syntax.parser import parse_value
+
+    source = Source("--set", text)
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError("--set takes key=value", span=Span.point(1, 1), source=source, hint="for example --set solver.gamma=1")
+    offset = len(text) - len(raw.lstrip()) + 1
+    value = parse_value(raw.strip(), source, column=offset)
+    head, _, rest = key.partition(".")
+    allowed = head in KEYS and not rest or head in METHOD_KEYS or head == "divergence" and rest and "." not in rest
+    if not allowed:
+        raise UsageError(
+            f"unknown setting '{key}'",
+            span=Span(1, 1, 1, len(key) + 1),
+            source=source,
+            hint=did_you_mean(key, list(KEYS) + ["solver.PARAM", "optimizer.PARAM", "divergence.NAME"], "settings:"),
+        )
+    return Override(key, value, source)
+
+
+def divergence_overrides(overrides: list[Override]) -> dict[str, str]:
+    out = {}
+    for o in overrides:
+        if o.key.startswith("divergence."):
+            if not isinstance(o.value, ast.IdentValue):
+                raise UsageError("a divergence is given by name", span=o.value.span, source=o.source, hint="for example --set divergence.objective=kl")
+            out[o.key.split(".", 1)[1]] = o.value.name
+    return out
+
+
+def resolve(settings: dict[str, ast.Setting], overrides: list[Override], flags: dict[str, Any]) -> RunConfig:
+    """Merge defaults, the file's solve block, `--set` overrides and explicit flags (last wins)."""
+    values = {key: spec.default for key, spec in KEYS.items() if spec.kind is not None}
+    methods = {key: (KEYS[key].default, {}) for key in METHOD_KEYS}
+    for key, setting in settings.items():
+        head, _, rest = key.partition(".")
+        if head in METHOD_KEYS and not rest:
+            methods[head] = _method(head, setting.value)
+    for key, setting in settings.items():
+        head, _, rest = key.partition(".")
+        if head in METHOD_KEYS and rest:
+            methods[head][1][rest] = _check_setting(key, setting.value, settings, setting.span)
+        elif head not in METHOD_KEYS:
+            values[key] = _check_setting(key, setting.value, settings, setting.span)
+    notes: list[str] = []
+    file_methods = dict(methods)
+    explicit: dict[str, dict[str, tuple[Any, Override]]] = {key: {} for key in METHOD_KEYS}
+    for o in overrides:
+        head, _, rest = o.key.partition(".")
+        try:
+            if head == "divergence":
+                continue
+            if head in METHOD_KEYS and not rest:
+                name, params = _method(head, o.value)
+                methods[head] = (name, {})
+                explicit[head].update({k: (v, o) for k, v in params.items()})
+            elif head in METHOD_KEYS:
+                explicit[head][rest] = (python_value(o.value), o)
+            else:
+                values[o.key] = KEYS[o.key].kind.convert(o.value)
+        except GameCheckError as exc:
+            raise UsageError(exc.message, span=exc.span, source=o.source, hint=exc.hint) from None
+    for key, value in flags.items():
+        if value is None:
+            continue
+        if key in METHOD_KEYS:
+            if value not in METHOD_KEYS[key].available():
+                raise UsageError(
+                    f"unknown {key} '{value}'", hint=did_you_mean(value, METHOD_KEYS[key].available(), f"{key}s:")
+                )
+            methods[key] = (value, {})
+        else:
+            values[key] = _check_flag(key, value)
+    resolved = {}
+    for key, registry in METHOD_KEYS.items():
+        name = methods[key][0]
+        accepted = {spec.name for spec in registry.describe(name)}
+        params = {}
+        for param, value in file_methods[key][1].items():
+            if param in accepted:
+                params[param] = value
+            else:
+                notes.append(f"{key}.{param}={value} from the game file does not apply to {name}; ignored")
+        for param, (value, o) in explicit[key].items():
+            try:
+                params[param] = registry.validate(name, {param: value})[param]
+            except solvers.SolverError as exc:
+                raise UsageError(exc.message, span=Span(1, 1, 1, len(o.key) + 1), source=o.source, hint=exc.hint) from None
+        try:
+            registry.get(name, **params)
+        except solvers.SolverError as exc:
+            raise UsageError(exc.message, hint=exc.hint) from None
+        resolved[key] = (name, params)
+    return RunConfig(
+        solver=resolved["solver"][0],
+        solver_params=resolved["solver"][1],
+        optimizer=resolved["optimizer"][0],
+        optimizer_params=resolved["optimizer"][1],
+        divergences=divergence_overrides(overrides),
+        notes=tuple(notes),
+        **values,
+    )
+
+
+def _check_flag(key: str, value: Any) -> Any:
+    """Flags arrive typed from typer; check the ones with a vocabulary."""
+    kind = KEYS[key].kind
+    if isinstance(kind, (Choice, _Device)):
+        kind.convert(ast.IdentValue(str(value)))
+    elif isinstance(kind, Int) and kind.minimum is not None and value < kind.minimum:
+        raise UsageError(f"--{key} must be at least {kind.minimum}, got {value}")
+    return value

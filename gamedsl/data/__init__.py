@@ -1,0 +1,1 @@
+"""Samplers behind `data NAME ~ source(...)` and `latent NAME ~ source(...)`."""

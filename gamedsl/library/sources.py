@@ -1,0 +1,214 @@
+"""The registries of data and latent sources (`data x ~ ring(...)`) and parameter initialisers.
+
+Like builders, each source is a signature, a shape rule and a factory; the grammar never
+names them. `mixture` exposes the means and spread of 2-D mixtures for the mode metrics
+and density pictures; `constant` gives the value of deterministic sources to the sympy
+compiler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from gamedsl.errors import GameCheckError
+from gamedsl.library.signature import REQUIRED, Arg, Bool, Float, Int, Numeric, Shape, Signature, normalize_shape
+
+
+@dataclass(frozen=True)
+class Source:
+    signature: Signature
+    kinds: frozenset[str]  # "data", "latent"
+    shape: Callable[[dict[str, Any]], Shape]
+    sampler: Callable[[dict[str, Any]], Any]  # args -> gamedsl.data.samplers.Sampler
+    constant: Callable[[dict[str, Any]], Any] | None = None  # deterministic value, if any
+    mixture: Callable[[dict[str, Any]], tuple[Any, float]] | None = None  # (means, std) of a 2-D mixture
+
+
+SOURCES: dict[str, Source] = {}
+
+
+def register_source(source: Source) -> Source:
+    SOURCES[source.signature.name] = source
+    return source
+
+
+def _ring_means(v):
+    from gamedsl.data.samplers import ring_means
+
+    return ring_means(v["modes"], v["radius"])
+
+
+def _grid_means(v):
+    from gamedsl.data.samplers import grid_means
+
+    return grid_means(v["size"], v["spacing"])
+
+
+def _mixture_sampler(means):
+    def build(v):
+        from gamedsl.data.samplers import Mixture
+
+        return Mixture(means(v), v["std"], v["balanced"])
+
+    return build
+
+
+register_source(
+    Source(
+        Signature(
+            "ring",
+            (
+                Arg("modes", Int(1), 8, "number of Gaussians"),
+                Arg("radius", Float(positive=True), 1.0, "radius of the circle"),
+                Arg("std", Float(positive=True), 0.01, "standard deviation of each Gaussian"),
+                Arg("balanced", Bool(), False, "sample i of a batch comes from mode i mod modes (the authors' code)"),
+            ),
+            "Gaussians evenly spaced on a circle: the paper's Figure 2 data.",
+        ),
+        frozenset({"data"}),
+        lambda v: (2,),
+        _mixture_sampler(_ring_means),
+        mixture=lambda v: (_ring_means(v), v["std"]),
+    )
+)
+
+register_source(
+    Source(
+        Signature(
+            "grid",
+            (
+                Arg("size", Int(1), 5, "modes per side"),
+                Arg("spacing", Float(positive=True), 2.0, "distance between neighbouring modes"),
+                Arg("std", Float(positive=True), 0.05, "standard deviation of each Gaussian"),
+                Arg("balanced", Bool(), False, "sample i of a batch comes from mode i mod size^2"),
+            ),
+            "A size x size grid of Gaussians centred at the origin (the 25-Gaussian benchmark).",
+        ),
+        frozenset({"data"}),
+        lambda v: (2,),
+        _mixture_sampler(_grid_means),
+        mixture=lambda v: (_grid_means(v), v["std"]),
+    )
+)
+
+
+def _dirac_shape(v) -> Shape:
+    value = v["value"]
+    return normalize_shape((len(value),) if isinstance(value, tuple) else ())
+
+
+def _dirac(v):
+    from gamedsl.data.samplers import Dirac
+
+    return Dirac(v["value"])
+
+
+register_source(
+    Source(
+        Signature("dirac", (Arg("value", Numeric(), REQUIRED, "the single point"),), "All mass at one point."),
+        frozenset({"data", "latent"}),
+        _dirac_shape,
+        _dirac,
+        constant=lambda v: v["value"],
+    )
+)
+
+
+def _vector_shape(v) -> Shape:
+    if v["dim"] is not None:
+        return normalize_shape((v["dim"],))
+    sizes = {len(x) for x in (v.get("mean"), v.get("std")) if isinstance(x, tuple)}
+    return normalize_shape((sizes.pop(),)) if sizes else ()
+
+
+def _check_sizes(*names):
+    def validate(values, spans):
+        expected = values["dim"]
+        for name in names:
+            value = values[name]
+            if isinstance(value, tuple):
+                if expected is None:
+                    expected = len(value)
+                elif len(value) != expected:
+                    raise GameCheckError(
+                        f"'{name}' has {len(value)} entries but the distribution has dimension {expected}",
+                        span=spans.get(name, spans[""]),
+                    )
+
+    return validate
+
+
+def _normal(v):
+    from gamedsl.data.samplers import Normal
+
+    shape = _vector_shape(v)
+    return Normal(shape, v["mean"], v["std"])
+
+
+def _uniform(v):
+    from gamedsl.data.samplers import Uniform
+
+    return Uniform(_vector_shape(v), v["low"], v["high"])
+
+
+register_source(
+    Source(
+        Signature(
+            "normal",
+            (
+                Arg("dim", Int(1), None, "dimension (or give mean/std as lists)"),
+                Arg("mean", Numeric(), 0.0, "mean: a number or a list"),
+                Arg("std", Numeric(), 1.0, "standard deviation: a number or a list"),
+            ),
+            "A Gaussian with diagonal covariance; `normal(16)` is the standard 16-dimensional one.",
+            validate=_check_sizes("mean", "std"),
+        ),
+        frozenset({"data", "latent"}),
+        _vector_shape,
+        _normal,
+    )
+)
+
+
+def _check_interval(values, spans):
+    if not values["low"] < values["high"]:
+        raise GameCheckError("'low' must be smaller than 'high'", span=spans.get("low", spans[""]))
+
+
+register_source(
+    Source(
+        Signature(
+            "uniform",
+            (
+                Arg("dim", Int(1), None, "dimension"),
+                Arg("low", Float(), -1.0, "lower end"),
+                Arg("high", Float(), 1.0, "upper end"),
+            ),
+            "Independent uniform coordinates on [low, high] (DCGAN's latent prior).",
+            validate=_check_interval,
+        ),
+        frozenset({"data", "latent"}),
+        _vector_shape,
+        _uniform,
+    )
+)
+
+# ---- parameter initialisers: `param w[3] = normal(0, 0.1)` ------------------------------
+
+INITIALIZERS: dict[str, Signature] = {
+    s.name: s
+    for s in (
+        Signature(
+            "normal",
+            (Arg("mean", Float(), 0.0, "mean"), Arg("std", Float(minimum=0.0), 1.0, "standard deviation")),
+            "Independent Gaussian entries.",
+        ),
+        Signature(
+            "uniform",
+            (Arg("low", Float(), -1.0, "lower end"), Arg("high", Float(), 1.0, "upper end")),
+            "Independent uniform entries.",
+            validate=_check_interval,
+        ),
+    )
+}

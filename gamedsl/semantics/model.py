@@ -1,0 +1,91 @@
+"""The checked game: what the compilers build from. Produced only by `checker.check`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gamedsl.errors import GameWarning, Source
+from gamedsl.semantics import ir
+from gamedsl.syntax import ast
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    name: str
+    shape: Shape
+    init: tuple  # ("fill", x) | ("values", (..)) | ("normal", mean, std) | ("uniform", low, high)
+    decl: ast.ParamDecl
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    name: str
+    builder: str
+    args: dict[str, Any]
+    input: Shape
+    output: Shape
+    decl: ast.NetworkDecl
+
+
+@dataclass(frozen=True)
+class SampleInfo:
+    name: str
+    kind: str  # "data" or "latent"
+    source: str
+    args: dict[str, Any]
+    shape: Shape
+    decl: ast.SampleDecl
+
+
+@dataclass(frozen=True)
+class PlayerInfo:
+    name: str
+    controls: tuple[str, ...]
+    maximize: bool
+    utility: ir.Node  # to be maximised (already negated for `minimizes`)
+    decl: ast.PlayerDecl
+
+
+@dataclass(frozen=True)
+class CheckedGame:
+    name: str
+    description: str | None
+    params: dict[str, ParamInfo]
+    networks: dict[str, NetworkInfo]
+    samples: dict[str, SampleInfo]
+    players: tuple[PlayerInfo, ...]
+    settings: dict[str, ast.Setting]
+    aliases: dict[str, str]  # divergence alias -> resolved divergence, after overrides
+    source: Source
+    file: ast.GameFile
+    warnings: tuple[GameWarning, ...] = field(default=())
+
+    def controllables(self) -> dict[str, str]:
+        """Parameter or network name -> the player that controls it."""
+        return {name: p.name for p in self.players for name in p.controls}
+
+    def parameter_count(self, player: PlayerInfo) -> int | None:
+        """Number of scalars a player controls (None if a network is not built yet)."""
+        from math import prod
+
+        total = 0
+        for name in player.controls:
+            if name in self.params:
+                total += prod(self.params[name].shape) if self.params[name].shape else 1
+            else:
+                total += network_parameter_count(self.networks[name])
+        return total
+
+
+def network_parameter_count(net: NetworkInfo) -> int:
+    """Build the module on the meta device: exact counts without allocating memory."""
+    import torch
+
+    from gamedsl.library.networks import BUILDERS
+
+    with torch.device("meta"):
+        module = BUILDERS[net.builder].module(net.args)
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,186 @@
+"""Syntax errors in words a person understands.
+
+`EXAMPLES` maps a (message, hint) pair to small malformed programs. When the parser fails,
+lark's `match_examples` re-parses these and picks the message whose failure happens in the
+same parser state, as lark's own grammar loader does. Anything unmatched falls back to
+"unexpected X; expected Y" with token names translated into words.
+"""
+
+from __future__ import annotations
+
+_H = "game g\n"  # every example starts with a valid header
+
+EXAMPLES: dict[tuple[str, str | None], list[str]] = {
+    ("a .game file starts with `game NAME`", 'write for example: game my_game "what it is"'): [
+        "let a = 1",
+        "player D controls D maximizes x",
+        "network G = mlp(1 -> 1)",
+    ],
+    ("the game needs a name", 'write for example: game my_game "what it is"'): [
+        "game",
+        'game "x"',
+    ],
+    ("expected a declaration", "declarations start with param, network, data, latent, divergence, let, player or solve"): [
+        _H + "x = 1",
+        _H + "foo bar",
+        _H + "1",
+    ],
+    ("missing '=' after the name", None): [
+        _H + "let a 1",
+        _H + "let a",
+        _H + "param p 1",
+        _H + "network G mlp(1 -> 1)",
+        _H + "divergence d g",
+    ],
+    ("a data or latent declaration uses '~'", "write for example: data x ~ ring(modes=8, radius=1, std=0.01)"): [
+        _H + "data x = ring(8)",
+        _H + "latent z = normal(16)",
+        _H + "data x ring(8)",
+    ],
+    ("expected a source such as ring(...) or normal(16)", None): [
+        _H + "data x ~ 3",
+        _H + "latent z ~ z",
+        _H + "data x ~ ",
+    ],
+    ("expected a builder such as mlp(IN -> OUT, hidden=[...])", None): [
+        _H + "network G = 3",
+        _H + "network G = G",
+        _H + "network G = ",
+    ],
+    ("a player says what it controls", "write for example: player D controls D maximizes ..."): [
+        _H + "player D maximizes x",
+        _H + "player D D maximizes x",
+        _H + "player D",
+    ],
+    ("a player maximizes or minimizes an objective", "write for example: player G controls G minimizes ..."): [
+        _H + "player D controls D x",
+        _H + "player D controls D",
+        _H + "player D controls D = x",
+    ],
+    ("expected an expression", None): [
+        _H + "let a = ",
+        _H + "let a = *",
+        _H + "let a = 1 + ",
+        _H + "let a = 1 + * 2",
+        _H + "let a = f(",
+        _H + "let a = )",
+        _H + "let a = (",
+        _H + "let a = 1 * ",
+        _H + "let a = 1 /",
+        _H + "let a = -",
+    ],
+    ("use '^' for powers", "for example: x^2"): [
+        _H + "let a = 2 ** 3",
+    ],
+    ("an expectation is written with square brackets: E[...]", None): [
+        _H + "let a = E(x)",
+        _H + "let a = E x",
+    ],
+    ("missing ',' between arguments", None): [
+        _H + "let a = f(x y)",
+        _H + "let a = f(x 1)",
+        _H + "network G = mlp(1 -> 1 hidden=[1])",
+    ],
+    ("unclosed '('", "add ')'"): [
+        _H + "let a = f(x",
+        _H + "let a = (x + 1",
+        _H + "let a = f(x, y",
+        _H + "network G = mlp(1 -> 1",
+    ],
+    ("unclosed '['", "add ']'"): [
+        _H + "let a = E[x",
+        _H + "network G = mlp(1 -> 1, hidden=[1, 2)",
+        _H + "param p = [1, 2",
+    ],
+    ("unclosed '{'", "add '}'"): [
+        _H + "solve { steps = 1",
+        _H + "divergence d { g1(t) = t",
+    ],
+    ("a divergence part is written `g1(t) = EXPR`", "for example: divergence js { g1(t) = -softplus(t)  g2(t) = softplus(-t) }"): [
+        _H + "divergence d { g1 = t }",
+        _H + "divergence d { g1(t) t }",
+        _H + "divergence d { 1 }",
+    ],
+    ("a setting is written `key = value`", "for example: solve { steps = 1000 }"): [
+        _H + "solve { steps 1 }",
+        _H + "solve { 1 }",
+        _H + "solve { steps = }",
+    ],
+    ("expected a value: a number, true/false, a name, a string, a list or a call", None): [
+        _H + "param p = ",
+        _H + "param p = p +",
+        _H + "network G = mlp(hidden=)",
+    ],
+    ("two values in a row", "separate arguments with ',' and declarations need no separator"): [
+        _H + "param p = 1 2",
+    ],
+    ("a size is written in square brackets after the name", "for example: param w[3] = 0"): [
+        _H + "param w(3) = 0",
+    ],
+}
+
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "CIRCUMFLEX"}
+_DECLARATIONS = {"PARAM", "NETWORK", "DATA", "LATENT", "DIVERGENCE", "LET", "PLAYER", "SOLVE"}
+_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "MAXIMIZES": "'maximizes'",
+    "MINIMIZES": "'minimizes'",
+    "$END": "the end of the file",
+}
+
+
+def describe_expected(expected, parser) -> str:
+    """Turn a set of terminal names into an English list."""
+    names = set(expected)
+    words = []
+    if _DECLARATIONS <= names:
+        words.append("a declaration")
+        names -= _DECLARATIONS
+    if len(names & _OPERATORS) >= 3:
+        words.append("an operator")
+        names -= _OPERATORS
+    for name in sorted(names, key=lambda n: (n not in _WORDS, n)):
+        words.append(_WORDS.get(name) or _literal(name, parser))
+    words = list(dict.fromkeys(words))
+    if len(words) > 6:
+        words = words[:6] + ["…"]
+    if len(words) <= 1:
+        return words[0] if words else "something else"
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _literal(name: str, parser) -> str:
+    try:
+        pattern = parser.get_terminal(name).pattern
+    except KeyError:
+        return name.lower()
+    return f"'{pattern.value}'" if pattern.type == "str" else name.lower()
+
+
+def describe_found(token) -> str:
+    if token is None or token.type == "$END":
+        return "end of file"
+    text = str(token)
+    if len(text) > 30:
+        text = text[:27] + "..."
+    kind = {"NAME": "name", "NUMBER": "number", "STRING": "string"}.get(token.type)
+    return f"{kind} '{text}'" if kind else f"'{text}'"
+
+
+def hint_for_character(char: str) -> str | None:
+    return {
+        "'": 'strings use double quotes: "like this"',
+        ";": "declarations need no ';'",
+        ":": "write `name = value`; types are not annotated",
+        "!": "there is no '!' operator",
+        "@": "use dot(a, b) for inner products",
+        "%": "there is no '%' operator",
+        "|": "use abs(x) for absolute values",
+        "&": "there are no logical operators in expressions",
+        "<": "there are no comparisons in expressions",
+        ">": "there are no comparisons in expressions; arrows are written '->'",
+        "`": None,
+        "\\": None,
+    }.get(char, "only letters, digits, operators + - * / ^ and brackets are part of the language")

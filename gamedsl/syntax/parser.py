@@ -1,0 +1,364 @@
+"""Text to AST: read safely, parse with lark (LALR), explain syntax errors in words.
+
+The parser never evaluates anything. It enforces the input limits before and after
+parsing (size, encoding, nesting depth) so hostile files end in a clean message, and it
+turns lark's token-level errors into sentences, choosing messages by example the way
+lark's own grammar loader does (`UnexpectedInput.match_examples`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+
+import lark
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from gamedsl.errors import GameSyntaxError, LimitError, Source, Span
+from gamedsl.syntax import ast
+from gamedsl.syntax.messages import EXAMPLES, describe_expected, describe_found, hint_for_character
+
+MAX_BYTES = 1 << 20  # a .game file is a page of text; one MiB is far beyond any real game
+MAX_DEPTH = 100  # nesting of expressions and values; real games stay under 15
+
+
+@lru_cache(maxsize=1)
+def _lark() -> lark.Lark:
+    grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
+    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, start=["start", "value"])
+
+
+def read_source(path: str | Path) -> Source:
+    """Read a .game file as UTF-8 text, refusing huge or undecodable input cleanly."""
+    path = Path(path)
+    shown = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise LimitError(
+                f"file is too large ({size / 2**20:.1f} MiB; the limit is {MAX_BYTES // 2**20} MiB)",
+                hint="a .game file declares a game; data belongs in data sources such as cifar10(path=...)",
+                source=Source(shown, ""),
+            )
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise GameSyntaxError("no such file", source=Source(shown, ""), hint="check the path") from None
+    except IsADirectoryError:
+        raise GameSyntaxError("is a directory, not a .game file", source=Source(shown, "")) from None
+    except OSError as exc:
+        raise GameSyntaxError(f"cannot read the file: {exc.strerror}", source=Source(shown, "")) from None
+    return Source(shown, decode(raw, shown))
+
+
+def decode(raw: bytes, shown: str) -> str:
+    """Strict UTF-8, with the position of the first bad byte when it is not."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        good = raw[: exc.start].decode("utf-8")
+        line = good.count("\n") + 1
+        column = len(good) - (good.rfind("\n") + 1) + 1
+        text = raw.decode("utf-8", errors="replace")
+        raise GameSyntaxError(
+            f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            span=Span.point(line, column),
+            hint="save the file as UTF-8",
+            source=Source(shown, text),
+        ) from None
+
+
+def parse_file(path: str | Path) -> tuple[ast.GameFile, Source]:
+    source = read_source(path)
+    return parse_source(source), source
+
+
+def parse_source(source: Source) -> ast.GameFile:
+    """Parse text into a GameFile, raising GameSyntaxError or LimitError with a position."""
+    if len(source.text) > MAX_BYTES:
+        raise LimitError(f"text is too large ({len(source.text)} characters)", source=source)
+    try:
+        tree = _lark().parse(source.text, start="start")
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, source) from None
+    _check_depth(tree, source)
+    try:
+        return _ToAst().transform(tree)
+    except lark.exceptions.VisitError as exc:  # our own GameSyntaxError raised inside a rule
+        if isinstance(exc.orig_exc, GameSyntaxError):
+            raise exc.orig_exc.at(source) from None
+        raise
+
+
+def parse_value(text: str, source: Source, column: int = 1) -> ast.Value:
+    """Parse a lone value such as `consensus(gamma=1)` from the command line.
+
+    `source` is the whole argument and `column` where `text` starts in it, so that errors
+    point into what the user typed.
+    """
+    shift = column - 1
+    try:
+        tree = _lark().parse(text, start="value")
+    except UnexpectedInput as exc:
+        if isinstance(exc, UnexpectedCharacters):
+            span = Span.point(1, exc.column + shift)
+            message = f"unexpected character {text[exc.pos_in_stream]!r}"
+        else:
+            token = getattr(exc, "token", None)
+            found = describe_found(token)
+            column = token.column if token is not None and token.type != "$END" else len(text) + 1
+            span = Span.point(1, column + shift)
+            message = f"unexpected {found}" if token is not None and token.type != "$END" else "missing value"
+        raise GameSyntaxError(
+            message, span=span, source=source, hint="values are numbers, true/false, names, lists or calls like adam(lr=1e-3)"
+        ) from None
+    _check_depth(tree, source)
+    value = _ToAst().transform(tree)
+    return _shift(value, shift)
+
+
+def _shift(node, shift: int):
+    """Move the spans of a parsed value right by `shift` columns."""
+    if not shift:
+        return node
+    changes = {}
+    for name, attr in vars(node).items():
+        if isinstance(attr, Span):
+            changes[name] = Span(attr.line, attr.column + shift, attr.end_line, attr.end_column + shift)
+        elif isinstance(attr, tuple):
+            changes[name] = tuple(_shift(a, shift) if hasattr(a, "span") else a for a in attr)
+        elif hasattr(attr, "span"):
+            changes[name] = _shift(attr, shift)
+    return replace(node, **changes)
+
+
+def parse_text(text: str, path: str = "<text>") -> ast.GameFile:
+    return parse_source(Source(path, text))
+
+
+def _check_depth(tree: Tree, source: Source) -> None:
+    """Iteratively measure nesting so that later recursive passes can never overflow."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            meta = node.meta
+            raise LimitError(
+                f"nesting is too deep (more than {MAX_DEPTH} levels)",
+                span=Span.point(meta.line, meta.column) if not meta.empty else None,
+                hint="split the expression with `let` declarations",
+                source=source,
+            )
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+
+
+def _syntax_error(exc: UnexpectedInput, source: Source) -> GameSyntaxError:
+    if isinstance(exc, UnexpectedCharacters):
+        char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else ""
+        return GameSyntaxError(
+            f"unexpected character {char!r}",
+            span=Span.point(exc.line, exc.column),
+            hint=hint_for_character(char),
+            source=source,
+        )
+    label = exc.match_examples(_lark().parse, EXAMPLES, use_accepts=True)
+    token = exc.token if isinstance(exc, (UnexpectedToken, UnexpectedEOF)) else None
+    span = _token_span(token, source)
+    if isinstance(exc, UnexpectedToken):
+        expected = describe_expected(exc.accepts or exc.expected, _lark())
+    else:
+        expected = describe_expected(exc.expected, _lark())
+    found = describe_found(token)
+    if label is not None:
+        message, hint = label
+        return GameSyntaxError(message, span=span, hint=hint or f"expected {expected}", source=source)
+    return GameSyntaxError(f"unexpected {found}; expected {expected}", span=span, source=source)
+
+
+def _token_span(token: Token | None, source: Source) -> Span:
+    if token is None or token.type == "$END" or getattr(token, "line", None) in (None, -1):
+        lines = source.text.splitlines() or [""]
+        return Span.point(len(lines), len(lines[-1]) + 1)
+    return Span(token.line, token.column, token.end_line, token.end_column)
+
+
+def _tok(token: Token) -> Span:
+    return Span(token.line, token.column, token.end_line, token.end_column)
+
+
+def _meta(meta) -> Span:
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _whole(text: Token, what: str, minimum: int) -> int:
+    value = float(text)
+    if not value.is_integer() or value < minimum or any(c in text for c in ".eE"):
+        raise GameSyntaxError(f"{what} must be a whole number of at least {minimum}", span=_tok(text))
+    return int(value)
+
+
+def _binary_rule(op: str):
+    def build(self, meta, children):
+        left, right = children
+        return ast.Binary(op, left, right, _meta(meta))
+
+    return build
+
+
+@lark.v_args(meta=True)
+class _ToAst(lark.Transformer):
+    """Build frozen AST nodes from lark's parse tree, keeping every span."""
+
+    # ---- declarations
+    def start(self, meta, children):
+        header, *decls = children
+        return ast.GameFile(header, tuple(decls), _meta(meta))
+
+    def header(self, meta, children):
+        name, description = children
+        return ast.Header(str(name), _unquote(description) if description else None, _meta(meta))
+
+    def param_decl(self, meta, children):
+        name, size, init = children
+        return ast.ParamDecl(str(name), size, init, _meta(meta), _tok(name))
+
+    def size(self, meta, children):
+        return _whole(children[0], "a parameter's size", 1)
+
+    def network_decl(self, meta, children):
+        name, builder = children
+        return ast.NetworkDecl(str(name), builder, _meta(meta), _tok(name))
+
+    def data_decl(self, meta, children):
+        name, source = children
+        return ast.SampleDecl("data", str(name), source, _meta(meta), _tok(name))
+
+    def latent_decl(self, meta, children):
+        name, source = children
+        return ast.SampleDecl("latent", str(name), source, _meta(meta), _tok(name))
+
+    def divergence_decl(self, meta, children):
+        name, *parts = children
+        return ast.DivergenceDecl(str(name), tuple(parts), _meta(meta), _tok(name))
+
+    def part(self, meta, children):
+        name, *rest = children
+        body = rest[-1]
+        params = tuple(str(p) for p in rest[:-1] if p is not None)
+        return ast.Part(str(name), params, body, _meta(meta))
+
+    def alias_decl(self, meta, children):
+        name, target = children
+        return ast.AliasDecl(str(name), ast.Name(str(target), _tok(target)), _meta(meta), _tok(name))
+
+    def let_decl(self, meta, children):
+        name, value = children
+        return ast.LetDecl(str(name), value, _meta(meta), _tok(name))
+
+    def player_decl(self, meta, children):
+        name, controls, maximize, objective = children
+        return ast.PlayerDecl(str(name), controls, maximize, objective, _meta(meta), _tok(name))
+
+    def controlled(self, meta, children):
+        return tuple(ast.Name(str(t), _tok(t)) for t in children)
+
+    def sense(self, meta, children):
+        return children[0].type == "MAXIMIZES"
+
+    def solve_block(self, meta, children):
+        return ast.SolveBlock(tuple(children), _meta(meta))
+
+    def setting(self, meta, children):
+        key, value = children
+        return ast.Setting(key, value, _meta(meta))
+
+    def key(self, meta, children):
+        return ".".join(str(t) for t in children)
+
+    # ---- values
+    def number(self, meta, children):
+        (tok,) = children
+        return ast.NumberValue(float(tok), str(tok), _meta(meta))
+
+    def negative_number(self, meta, children):
+        (tok,) = children
+        return ast.NumberValue(-float(tok), "-" + str(tok), _meta(meta))
+
+    def string(self, meta, children):
+        return ast.StringValue(_unquote(children[0]), _meta(meta))
+
+    def true(self, meta, children):
+        return ast.BoolValue(True, _meta(meta))
+
+    def false(self, meta, children):
+        return ast.BoolValue(False, _meta(meta))
+
+    def ident(self, meta, children):
+        return ast.IdentValue(str(children[0]), _meta(meta))
+
+    def list(self, meta, children):
+        return ast.ListValue(tuple(c for c in children if c is not None), _meta(meta))
+
+    def arrow(self, meta, children):
+        source, target = children
+        return ast.ArrowValue(source, target, _meta(meta))
+
+    def call_value(self, meta, children):
+        name, *args = children
+        args = tuple(a if isinstance(a, ast.ValueArg) else ast.ValueArg(None, a, a.span) for a in args if a is not None)
+        return ast.CallValue(str(name), args, _meta(meta), _tok(name))
+
+    def value_kwarg(self, meta, children):
+        name, value = children
+        return ast.ValueArg(str(name), value, _meta(meta))
+
+    # ---- expressions
+    def num(self, meta, children):
+        return ast.Number(float(children[0]), _meta(meta))
+
+    def name(self, meta, children):
+        return ast.Name(str(children[0]), _meta(meta))
+
+    add, sub, mul, div, pow = map(_binary_rule, "+-*/^")
+
+    def neg(self, meta, children):
+        return ast.Unary("-", children[0], _meta(meta))
+
+    def pos(self, meta, children):
+        return ast.Unary("+", children[0], _meta(meta))
+
+    def index(self, meta, children):
+        value, tok = children
+        return ast.Index(value, _whole(tok, "an index", 0), _meta(meta))
+
+    def expect(self, meta, children):
+        return ast.Expect(children[0], _meta(meta))
+
+    def callee(self, meta, children):
+        func, attr = (children + [None])[:2]
+        return ast.Name(str(func), _tok(func)), (ast.Name(str(attr), _tok(attr)) if attr else None)
+
+    def call(self, meta, children):
+        (func, attr), *args = children
+        args = [a for a in args if a is not None]
+        positional = tuple(a for a in args if not isinstance(a, ast.Keyword))
+        keywords = tuple(a for a in args if isinstance(a, ast.Keyword))
+        first_kw = next((i for i, a in enumerate(args) if isinstance(a, ast.Keyword)), len(args))
+        late = next((a for a in args[first_kw:] if not isinstance(a, ast.Keyword)), None)
+        if late is not None:
+            raise GameSyntaxError(
+                "a positional argument cannot follow a keyword argument",
+                span=late.span,
+                hint="put positional arguments first, or name this one too",
+            )
+        return ast.Call(func, attr, positional, keywords, _meta(meta))
+
+    def kwarg(self, meta, children):
+        name, value = children
+        return ast.Keyword(str(name), value, _meta(meta))
+
+
+def _unquote(token: Token) -> str:
+    body = str(token)[1:-1]
+    return body.replace('\\"', '"').replace("\\\\", "\\")

@@ -1,0 +1,56 @@
+"""What every solver method is: hyperparameters, `init`, and one `step`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from solvers.engine import Engine, Evaluation, Vec
+from solvers.registry import Registry
+
+
+@dataclass
+class Step:
+    """What one step saw: each player's utility and the field v (both detached)."""
+
+    utilities: list[torch.Tensor]
+    field: Vec
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @staticmethod
+    def of(ev: Evaluation, **extras: torch.Tensor) -> "Step":
+        return Step([ev.utilities[i] for i in ev.players], ev.v, extras)
+
+
+class Solver:
+    """A method for finding local Nash equilibria. Subclasses are registered dataclasses."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]  # one line for `gamedsl solvers` and the docs
+
+    def init(self, engine: Engine) -> dict[str, Any]:
+        """Per-run state (momentum buffers, previous fields). Tensors only, for checkpoints."""
+        return {}
+
+    def step(self, engine: Engine, state: dict[str, Any]) -> Step:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Validate hyperparameters beyond their types; raise SolverError."""
+
+
+SOLVERS: Registry[Solver] = Registry("solver")
+
+
+def player_index(engine: Engine, name: str, default: int) -> int:
+    """Resolve a player parameter given by name ("" means `default`)."""
+    from solvers.errors import SolverError
+
+    if not name:
+        return default
+    names = [p.name for p in engine.players]
+    if name not in names:
+        raise SolverError(f"no player named '{name}'", "players: " + ", ".join(names))
+    return names.index(name)

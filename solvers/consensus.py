@@ -1,0 +1,67 @@
+"""Consensus optimization (the paper's Algorithm 2): follow w = v - gamma grad L, L = |v|^2/2.
+
+As in the authors' code: both players' gradients on the same minibatch and the same z, one
+joint regulariser over both players, grad L = v'(x)^T v by double backprop, and the
+optimizer applied to the combined direction, so that RMSProp's scaling comes after the
+regulariser is added. The one-step Jacobian at a stationary point is
+I + h (I - gamma v'^T) v' (Lemma 6).
+
+With `debias=true` the minibatch estimate of L is corrected by its variance (supplement
+Lemma 15): L-hat = B/(2(B-1)) |v-bar|^2 - 1/(2B(B-1)) sum_i |v_i|^2 is unbiased, and its
+gradient is B/(B-1) J^T v-bar - 1/(B(B-1)) sum_i J_i^T v_i, from per-example fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from solvers.base import SOLVERS, Solver, Step
+from solvers.errors import SolverError
+from solvers.per_example import parameter_names, per_example
+from solvers.registry import param
+
+
+@SOLVERS.register
+@dataclass
+class Consensus(Solver):
+    name = "consensus"
+    summary = "consensus optimization (Algorithm 2): v - gamma grad |v|^2/2"
+    gamma: float = param(10.0, "weight gamma of the regulariser L = |v|^2 / 2")
+    debias: bool = param(False, "use the unbiased estimate of L (supplement Lemma 15)")
+
+    def check(self):
+        if self.gamma < 0:
+            raise SolverError(f"solver 'consensus': gamma must be non-negative, got {self.gamma}")
+
+    def init(self, engine):
+        if self.debias:
+            parameter_names(engine)  # fail early, before the first step, if the game cannot do it
+        return {}
+
+    def step(self, engine, state):
+        batch = engine.sample()
+        ev = engine.evaluate(batch, create_graph=True)
+        grad_L = engine.vjp(ev, ev.v)
+        extras = {}
+        if self.debias:
+            grad_L, extras["L_unbiased"] = self.debiased(engine, batch, ev.v, grad_L)
+        engine.apply(torch._foreach_add(ev.v, grad_L, alpha=-self.gamma))
+        return Step.of(ev, **extras)
+
+    def debiased(self, engine, batch, v, grad_L):
+        ex = per_example(engine, batch, parameter_names(engine))
+        if not all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(ex.mean_field, v)):
+            raise SolverError(
+                "debias needs utilities that are averages of per-example terms, like E[...] sums",
+                "this game's utility is not the mean of its per-example utilities",
+            )
+        b = ex.count
+        if b < 2:
+            raise SolverError("debias needs a batch of at least 2")
+        out = torch._foreach_mul(grad_L, b / (b - 1))
+        torch._foreach_add_(out, ex.correction, alpha=-1.0 / (b * (b - 1)))
+        sq = sum((t * t).sum() for t in v)
+        unbiased = b / (2 * (b - 1)) * sq - ex.sum_sq / (2 * b * (b - 1))
+        return out, unbiased

@@ -1,0 +1,119 @@
+"""The mechanism under every solver: the vector field, its derivatives, and the steps.
+
+A solver is an algorithm written against this small interface:
+
+    ev = engine.evaluate(batch, create_graph=True)    # v (eq. 5), keeping its graph
+    jtv = engine.vjp(ev, ev.v)                         # v'(x)^T u by double backprop
+    engine.apply(direction)                            # optimizer step along it
+
+Vectors are flat lists of tensors aligned with `engine.params` (all players' tensors in
+player order); `engine.slices[i]` is player i's part.
+
+Data parallelism lives here too: `reduce` averages a vector across processes. `evaluate`
+reduces v before any solver sees it, and `vjp` reduces its result, so a solver that forms
+v - gamma J^T v from these pieces computes exactly J-bar^T v-bar (Issue: consensus under
+torchrun) without knowing it runs distributed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+from solvers.optimizers.base import Optimizer
+from solvers.protocol import Game, utility
+
+Vec = list[torch.Tensor]
+Reduce = Callable[[Vec], Vec]
+
+
+def _identity(xs: Vec) -> Vec:
+    return xs
+
+
+@dataclass
+class Evaluation:
+    """The field of some players at the current parameters, on one batch."""
+
+    players: tuple[int, ...]
+    utilities: dict[int, torch.Tensor]  # local utilities of the evaluated players (detached)
+    v: Vec  # the field of those players, reduced across processes, detached
+    local: Vec | None = field(default=None, repr=False)  # graph-carrying local field, with create_graph
+
+
+class Engine:
+    def __init__(self, game: Game, optimizer: Optimizer, reduce: Reduce | None = None):
+        self.game = game
+        self.optimizer = optimizer
+        self.reduce = reduce or _identity
+        self.players = list(game.players)
+        self.params: Vec = []
+        self.slices: list[slice] = []
+        for player in self.players:
+            own = list(player.params)
+            self.slices.append(slice(len(self.params), len(self.params) + len(own)))
+            self.params.extend(own)
+        self.opt_state = optimizer.init(self.params)
+
+    # ---- indexing helpers
+    def indices(self, players: Sequence[int] | None) -> tuple[int, ...]:
+        return tuple(range(len(self.players))) if players is None else tuple(players)
+
+    def params_of(self, players: Sequence[int]) -> Vec:
+        return [p for i in players for p in self.params[self.slices[i]]]
+
+    def split(self, vec: Vec, players: Sequence[int]) -> dict[int, Vec]:
+        """Cut a vector over `players` into each player's part."""
+        out, start = {}, 0
+        for i in players:
+            n = self.slices[i].stop - self.slices[i].start
+            out[i] = vec[start : start + n]
+            start += n
+        return out
+
+    def sample(self) -> Any:
+        return self.game.sample()
+
+    # ---- the field and its derivatives
+    def evaluate(self, batch: Any, players: Sequence[int] | None = None, create_graph: bool = False) -> Evaluation:
+        """v_i = grad of player i's utility with respect to its own parameters."""
+        players = self.indices(players)
+        if len(players) == len(self.players):
+            us = list(self.game.utilities(batch))
+        else:
+            us = {i: utility(self.game, i, batch) for i in players}
+        local: Vec = []
+        for n, i in enumerate(players):
+            own = self.params[self.slices[i]]
+            keep = create_graph or n < len(players) - 1
+            grads = torch.autograd.grad(us[i], own, create_graph=create_graph, retain_graph=keep, allow_unused=True)
+            local.extend(torch.zeros_like(p) if g is None else g for p, g in zip(own, grads))
+        v = self.reduce([g.detach() for g in local] if create_graph else local)
+        return Evaluation(players, {i: us[i].detach() for i in players}, v, local if create_graph else None)
+
+    def vjp(self, ev: Evaluation, u: Vec, of: Sequence[int] | None = None, wrt: Sequence[int] | None = None) -> Vec:
+        """(d v_of / d x_wrt)^T u: a block of v'(x)^T applied to u, averaged across processes.
+
+        With `of` = `wrt` = all players and u = v this is grad L for L = |v|^2 / 2 (eq. 13).
+        """
+        assert ev.local is not None, "evaluate(..., create_graph=True) first"
+        of = ev.players if of is None else tuple(of)
+        outputs = self.split(ev.local, ev.players)
+        outputs = [t for i in of for t in outputs[i]]
+        inputs = self.params_of(self.indices(wrt))
+        grads = torch.autograd.grad(outputs, inputs, grad_outputs=u, retain_graph=True, allow_unused=True)
+        return self.reduce([torch.zeros_like(p) if g is None else g for p, g in zip(inputs, grads)])
+
+    # ---- steps
+    def apply(self, direction: Vec, players: Sequence[int] | None = None) -> None:
+        """One optimizer step along `direction` for `players` (all by default)."""
+        players = self.indices(players)
+        if len(players) == len(self.players):
+            self.optimizer.step_(self.params, direction, self.opt_state)
+            return
+        idx = [k for i in players for k in range(self.slices[i].start, self.slices[i].stop)]
+        self.optimizer.step_(
+            [self.params[k] for k in idx], direction, {key: [v[k] for k in idx] for key, v in self.opt_state.items()}
+        )

@@ -1,0 +1,41 @@
+"""Heavy-ball momentum on the game's vector field (cf. supplement eqs. 35-36).
+
+m <- beta m + v(x);  x <- x + h m  (with sgd(lr=h)). With state (x, m) the one-step
+Jacobian at a stationary point is the block matrix [[I + h v', h beta I], [v', beta I]],
+the heavy-ball counterpart of eq. (36). Negative beta ("negative momentum", Gidel et al.
+2019) is allowed and can damp the rotation of adversarial games.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from solvers.base import SOLVERS, Solver, Step
+from solvers.errors import SolverError
+from solvers.optimizers.base import zeros_like
+from solvers.registry import param
+
+
+@SOLVERS.register
+@dataclass
+class Momentum(Solver):
+    name = "momentum"
+    summary = "heavy-ball momentum on v; negative values allowed"
+    beta: float = param(0.5, "momentum coefficient, in (-1, 1)")
+
+    def check(self):
+        if not -1 < self.beta < 1:
+            raise SolverError(f"solver 'momentum': beta must lie in (-1, 1), got {self.beta}")
+
+    def init(self, engine):
+        return {"buffer": zeros_like(engine.params)}
+
+    def step(self, engine, state):
+        ev = engine.evaluate(engine.sample())
+        buffer = state["buffer"]
+        torch._foreach_mul_(buffer, self.beta)
+        torch._foreach_add_(buffer, ev.v)
+        engine.apply(buffer)
+        return Step.of(ev)

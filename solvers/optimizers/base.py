@@ -1,0 +1,36 @@
+"""The optimizer interface and registry."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from solvers.registry import Registry
+
+State = dict[str, list[torch.Tensor]]
+
+
+class Optimizer:
+    name: ClassVar[str]
+    lr: float
+
+    def init(self, params: list[torch.Tensor]) -> State:
+        return {}
+
+    def step_(self, params: list[torch.Tensor], direction: list[torch.Tensor], state: State) -> None:
+        """Move `params` in place along `direction` (ascent), updating `state` in place."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        if not self.lr > 0:
+            from solvers.errors import SolverError
+
+            raise SolverError(f"optimizer '{self.name}': lr must be positive, got {self.lr}")
+
+
+OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
+
+
+def zeros_like(params: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]

@@ -1,0 +1,21 @@
+"""Plain steps: x <- x + h d. The setting of the paper's theory (Proposition 3, Lemma 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from solvers.optimizers.base import OPTIMIZERS, Optimizer
+from solvers.registry import param
+
+
+@OPTIMIZERS.register
+@dataclass
+class SGD(Optimizer):
+    name = "sgd"
+    lr: float = param(0.01, "step size h")
+
+    @torch.no_grad()
+    def step_(self, params, direction, state):
+        torch._foreach_add_(params, direction, alpha=self.lr)

@@ -1,0 +1,168 @@
+"""Running a solver: the resumable `Run`, the `solve` loop, its guard and its `Result`.
+
+Every method returns the same `Result`. The loop stops at the first non-finite utility or
+field with a message that names the step and the player (the divergence guard); callbacks
+see every healthy step and may stop the run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+from solvers.base import Solver, Step
+from solvers.engine import Engine, Reduce, Vec
+from solvers.optimizers.base import Optimizer
+from solvers.protocol import Game
+
+
+@dataclass
+class Result:
+    """The outcome of a run, the same for every solver."""
+
+    solver: str
+    optimizer: str
+    steps: int  # steps completed
+    status: str  # "finished", "stopped" or "diverged"
+    message: str
+    seconds: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "diverged"
+
+    def last(self, key: str) -> float:
+        return self.history[key][-1]
+
+
+class NonFinite(Exception):
+    """Raised by the guard; `player` and `what` say where the first non-finite value is."""
+
+    def __init__(self, step: int, player: str, what: str):
+        super().__init__(f"step {step}: non-finite {what} of player {player}")
+        self.step, self.player, self.what = step, player, what
+
+
+class Run:
+    """A solver bound to a game and an optimizer, with all the state a checkpoint needs."""
+
+    def __init__(self, game: Game, solver: Solver, optimizer: Optimizer, reduce: Reduce | None = None):
+        self.game = game
+        self.solver = solver
+        self.engine = Engine(game, optimizer, reduce)
+        self.state = solver.init(self.engine)
+        self.step_count = 0
+
+    @property
+    def player_names(self) -> list[str]:
+        return [p.name for p in self.engine.players]
+
+    def step(self) -> Step:
+        info = self.solver.step(self.engine, self.state)
+        self.step_count += 1
+        return info
+
+    def norms(self, vec: Vec) -> list[torch.Tensor]:
+        """Each player's Euclidean norm of a vector aligned with the parameters."""
+        out = []
+        for sl in self.engine.slices:
+            part = vec[sl]
+            out.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(part))) if part else torch.zeros(()))
+        return out
+
+    def guard(self, info: Step) -> None:
+        """Raise NonFinite naming the first player whose utility, field or parameters are not finite."""
+        values = torch.stack([*info.utilities, *self.norms(info.field)])
+        if bool(torch.isfinite(values).all()):
+            return
+        for i, name in enumerate(self.player_names):
+            if not torch.isfinite(info.utilities[i]):
+                raise NonFinite(self.step_count, name, "utility")
+        for sl, name in zip(self.engine.slices, self.player_names):
+            if not all(bool(torch.isfinite(t).all()) for t in info.field[sl]):
+                raise NonFinite(self.step_count, name, "gradient")
+        raise NonFinite(self.step_count, "?", "value")
+
+    def check_parameters(self) -> None:
+        for sl, name in zip(self.engine.slices, self.player_names):
+            if not all(bool(torch.isfinite(p).all()) for p in self.engine.params[sl]):
+                raise NonFinite(self.step_count, name, "parameter")
+
+    def record(self, info: Step, history: dict[str, list[float]]) -> dict[str, float]:
+        """Scalars of one step: utilities, |v_i|, |v|^2 and the solver's extras."""
+        norms = [float(n) for n in self.norms(info.field)]
+        row = {"step": float(self.step_count)}
+        for name, u, n in zip(self.player_names, info.utilities, norms):
+            row[f"utility/{name}"] = float(u)
+            row[f"grad_norm/{name}"] = n
+        row["grad_norm_sq"] = sum(n * n for n in norms)
+        row["consensus_L"] = row["grad_norm_sq"] / 2
+        for key, value in info.extras.items():
+            row[key] = float(value)
+        for key, value in row.items():
+            history.setdefault(key, []).append(value)
+        return row
+
+    # ---- checkpoints: tensors and plain values only (torch.load(weights_only=True))
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step_count,
+            "params": [p.detach().clone() for p in self.engine.params],
+            "optimizer": {k: [t.clone() for t in v] for k, v in self.engine.opt_state.items()},
+            "solver": {k: [t.clone() for t in v] if isinstance(v, list) else v for k, v in self.state.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for p, saved in zip(self.engine.params, state["params"], strict=True):
+                p.copy_(saved)
+            for key, tensors in state["optimizer"].items():
+                for t, saved in zip(self.engine.opt_state[key], tensors, strict=True):
+                    t.copy_(saved)
+            for key, value in state["solver"].items():
+                if isinstance(value, list):
+                    for t, saved in zip(self.state[key], value, strict=True):
+                        t.copy_(saved)
+                else:
+                    self.state[key] = value
+        self.step_count = int(state["step"])
+
+
+Callback = Callable[[Run, Step], Any]
+
+
+def solve(
+    game: Game,
+    solver: Solver,
+    optimizer: Optimizer,
+    steps: int,
+    *,
+    callbacks: Sequence[Callback] = (),
+    record_every: int = 1,
+    reduce: Reduce | None = None,
+    run: Run | None = None,
+) -> Result:
+    """Run `steps` steps. A callback returning True stops the run after that step."""
+    run = run or Run(game, solver, optimizer, reduce)
+    history: dict[str, list[float]] = {}
+    start, status, message = time.perf_counter(), "finished", f"{steps} steps"
+    target = run.step_count + steps
+    try:
+        while run.step_count < target:
+            info = run.step()
+            run.guard(info)
+            if run.step_count % record_every == 0 or run.step_count == target:
+                run.check_parameters()
+                run.record(info, history)
+            if any(callback(run, info) for callback in callbacks):
+                status, message = "stopped", f"stopped after step {run.step_count}"
+                break
+    except NonFinite as exc:
+        status, message = "diverged", str(exc)
+    seconds = time.perf_counter() - start
+    return Result(solver.name, optimizer.name, run.step_count, status, message, seconds, history)
+
