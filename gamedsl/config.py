@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import solvers
-from gamedsl.errors import GameCheckError, Source, Span, UsageError, did_you_mean
-from gamedsl.library.signature import Choice, Int, Kind, describe_value
+from gamedsl.errors import GameCheckError, Source, Span, UsageError
+from gamedsl.library.signature import Choice, Int, Kind, describe_value, suggest
 from gamedsl.syntax import ast
 
 
@@ -90,7 +90,11 @@ def python_value(value: ast.Value) -> Any:
             return name
         case ast.StringValue(value=s):
             return s
-    raise GameCheckError(f"expected a number, true/false or a name, got {describe_value(value)}", span=value.span)
+    raise GameCheckError(
+        f"expected a number, true/false or a name, got {describe_value(value)}",
+        span=value.span,
+        hint="solver and optimizer parameters are single values, such as gamma=10",
+    )
 
 
 def _method(key: str, value: ast.Value) -> tuple[str, dict[str, Any]]:
@@ -103,20 +107,60 @@ def _method(key: str, value: ast.Value) -> tuple[str, dict[str, Any]]:
     else:
         raise GameCheckError(f"expected a {key} such as {_example(key)}, got {describe_value(value)}", span=value.span)
     if name not in registry.available():
-        raise GameCheckError(f"unknown {key} '{name}'", span=name_span, hint=did_you_mean(name, registry.available(), f"{key}s:"))
+        raise GameCheckError(f"unknown {key} '{name}'", span=name_span, hint=suggest(name, registry.available(), f"{key}s"))
     params = {}
     for arg in args:
         if arg.name is None:
             raise GameCheckError(f"{key} parameters are given by name", span=arg.span, hint=f"for example {_example(key)}")
-        params[arg.name] = _method_param(key, name, arg.name, python_value(arg.value), arg.span)
+        params[arg.name] = _method_param(key, name, arg.name, arg.value, arg.value.span, arg.span)
     return name, params
 
 
-def _method_param(key: str, method: str, param: str, value: Any, span: Span) -> Any:
+_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a name"}
+
+
+def _method_param(
+    key: str, method: str, param: str, value: ast.Value, span: Span, param_span: Span | None = None, default: bool = False
+) -> Any:
+    """Check one parameter of a solver or optimizer: `span` is its value, `param_span` its name.
+
+    `default` says that the method was not chosen in the file (`solver.gamma = 1` alone)."""
     registry = METHOD_KEYS[key]
+    specs = {spec.name: spec for spec in registry.describe(method)}
+    if param not in specs:
+        takers = [name for name in registry.available() if param in {spec.name for spec in registry.describe(name)}]
+        raise GameCheckError(
+            f"{key} '{method}' has no parameter '{param}'" + (f" ({method} is the default {key})" if default else ""),
+            span=param_span or span,
+            hint=suggest(param, specs, "its parameters")
+            or (f"{key}s that take '{param}': " + ", ".join(takers) if takers else f"{key} '{method}' takes no parameters"),
+        )
     try:
-        return registry.validate(method, {param: value})[param]
+        return registry.validate(method, {param: python_value(value)})[param]
     except solvers.SolverError as exc:
+        what = _TYPE_WORDS.get(specs[param].type, "another kind of value")
+        raise GameCheckError(
+            f"{key} '{method}': parameter '{param}' must be {what}, got {describe_value(value)}", span=span, hint=exc.hint
+        ) from None
+
+
+def _check_method(key: str, settings: dict[str, ast.Setting]) -> None:
+    """Build the solver or optimizer that a solve block describes, so that constraints
+    between values (a negative gamma, say) are reported by `gamedsl check` too."""
+    registry = METHOD_KEYS[key]
+    method = settings.get(key)
+    name, params = _method(key, method.value) if method else (KEYS[key].default, {})
+    spans = {arg.name: arg.value.span for arg in getattr(method.value, "args", ()) if arg.name} if method else {}
+    for setting_key, setting in settings.items():
+        head, _, rest = setting_key.partition(".")
+        if head == key and rest:
+            params[rest] = _method_param(key, name, rest, setting.value, setting.value.span)
+            spans[rest] = setting.value.span
+    try:
+        registry.get(name, **params)
+    except solvers.SolverError as exc:
+        named = [param for param in spans if f"{param} " in exc.message or f"'{param}'" in exc.message]
+        span = spans[named[0]] if named else method.value.span if method else next(iter(settings.values())).span
         raise GameCheckError(exc.message, span=span, hint=exc.hint) from None
 
 
@@ -129,10 +173,14 @@ def check_settings(settings: tuple[ast.Setting, ...]) -> dict[str, ast.Setting]:
     seen: dict[str, ast.Setting] = {}
     for setting in settings:
         if setting.key in seen:
-            raise GameCheckError(f"'{setting.key}' is set twice", span=setting.span)
+            raise GameCheckError(
+                f"'{setting.key}' is set twice", span=setting.span, hint=f"it is first set on line {seen[setting.key].span.line}"
+            )
         seen[setting.key] = setting
     for setting in settings:
         _check_setting(setting.key, setting.value, seen, setting.span)
+    for key in METHOD_KEYS:
+        _check_method(key, seen)
     return seen
 
 
@@ -141,14 +189,15 @@ def _check_setting(key: str, value: ast.Value, block: dict[str, ast.Setting], sp
     if head in METHOD_KEYS and rest:
         method = block.get(head)
         name = _method(head, method.value)[0] if method else KEYS[head].default
-        return _method_param(head, name, rest, python_value(value), value.span)
+        key_span = Span(span.line, span.column, span.line, span.column + len(key))
+        return _method_param(head, name, rest, value, value.span, key_span, default=method is None)
     if head in METHOD_KEYS:
         return _method(head, value)
     if key not in KEYS or rest:
         raise GameCheckError(
             f"unknown setting '{key}'",
             span=span,
-            hint=did_you_mean(key, list(KEYS) + ["solver.PARAM", "optimizer.PARAM"], "settings:"),
+            hint=suggest(key, list(KEYS) + ["solver.PARAM", "optimizer.PARAM"], "settings"),
         )
     return KEYS[key].kind.convert(value)
 
@@ -182,7 +231,7 @@ def parse_override(text: str) -> Override:
             f"unknown setting '{key}'",
             span=Span(1, 1, 1, len(key) + 1),
             source=source,
-            hint=did_you_mean(key, list(KEYS) + ["solver.PARAM", "optimizer.PARAM", "divergence.NAME"], "settings:"),
+            hint=suggest(key, list(KEYS) + ["solver.PARAM", "optimizer.PARAM", "divergence.NAME"], "settings"),
         )
     return Override(key, value, source)
 
@@ -235,7 +284,7 @@ def resolve(settings: dict[str, ast.Setting], overrides: list[Override], flags: 
         if key in METHOD_KEYS:
             if value not in METHOD_KEYS[key].available():
                 raise UsageError(
-                    f"unknown {key} '{value}'", hint=did_you_mean(value, METHOD_KEYS[key].available(), f"{key}s:")
+                    f"unknown {key} '{value}'", hint=suggest(value, METHOD_KEYS[key].available(), f"{key}s")
                 )
             methods[key] = (value, {})
         else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_leaves, tree_map
 
 from solvers.engine import Engine, Vec
 from solvers.errors import SolverError
@@ -65,8 +65,8 @@ def per_example(engine: Engine, batch, names: list[str]) -> PerExample:
     def half_sum_sq(params):
         fields = vmap(field_at, in_dims=(None, 0))(params, batch)
         total = sum((f * f).sum() for f in fields)
-        return 0.5 * total, (total.detach(), [f.detach().mean(0) for f in fields], fields[0].shape[0])
+        return 0.5 * total, (total.detach(), [f.detach().mean(0) for f in fields])
 
     params = [p.detach() for p in engine.params]
-    correction, (sum_sq, mean_field, count) = grad(half_sum_sq, has_aux=True)(params)
-    return PerExample(list(correction), sum_sq, mean_field, count)
+    correction, (sum_sq, mean_field) = grad(half_sum_sq, has_aux=True)(params)
+    return PerExample(list(correction), sum_sq, mean_field, tree_leaves(batch)[0].shape[0])

@@ -76,7 +76,7 @@ class Run:
 
     def guard(self, info: Step) -> None:
         """Raise NonFinite naming the first player whose utility, field or parameters are not finite."""
-        values = torch.stack([*info.utilities, *self.norms(info.field)])
+        values = torch.stack([*info.utilities, *torch._foreach_norm(info.field)])
         if bool(torch.isfinite(values).all()):
             return
         for i, name in enumerate(self.player_names):

@@ -15,6 +15,8 @@ import typer
 
 from gamedsl import __version__
 from gamedsl.cli import check as check_cmd
+from gamedsl.cli import solve as solve_cmd
+from gamedsl.cli import solvers_list
 from gamedsl.cli.output import err
 from gamedsl.errors import ExitCode, GameError
 
@@ -52,6 +54,8 @@ def root(
 
 
 app.command("check")(check_cmd.check)
+app.command("solve")(solve_cmd.solve)
+app.command("solvers")(solvers_list.list_solvers)
 
 
 def main() -> None:

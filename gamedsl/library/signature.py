@@ -15,6 +15,21 @@ from gamedsl.syntax import ast
 
 REQUIRED = object()
 
+
+def close_match(name: str, choices) -> str | None:
+    """'did you mean X?' when one of `choices` is close to `name`, else None."""
+    hint = did_you_mean(name, choices)
+    return hint if hint and hint.startswith("did you mean") else None
+
+
+def suggest(name: str, choices, what: str = "choices") -> str | None:
+    """A close match if there is one, and the list of choices when it is short:
+    "did you mean 'mlp'? builders: linear, mlp", or "initialisers: normal, uniform"."""
+    choices = sorted(set(choices))
+    close = close_match(name, choices)
+    listing = f"{what}: " + ", ".join(choices) if choices and len(choices) <= (6 if close else 12) else None
+    return " ".join(p for p in (close, listing) if p) or None
+
 Shape = tuple[int, ...]
 
 
@@ -39,8 +54,10 @@ class Kind:
     def convert(self, value: ast.Value) -> Any:
         raise NotImplementedError
 
+    example: str | None = None  # shown as the hint when a value of the wrong kind is given
+
     def wrong(self, value: ast.Value, extra: str = "") -> GameCheckError:
-        return GameCheckError(f"expected {self.label}, got {describe_value(value)}{extra}", span=value.span)
+        return GameCheckError(f"expected {self.label}, got {describe_value(value)}{extra}", span=value.span, hint=self.example)
 
 
 def describe_value(value: ast.Value) -> str:
@@ -53,8 +70,8 @@ def describe_value(value: ast.Value) -> str:
             return f'the string "{s}"'
         case ast.IdentValue(name=n):
             return f"the name '{n}'"
-        case ast.ListValue():
-            return "a list"
+        case ast.ListValue(items=items):
+            return "a list" if items else "an empty list"
         case ast.ArrowValue():
             return "an arrow IN -> OUT"
         case ast.CallValue(name=n):
@@ -116,9 +133,7 @@ class Choice(Kind):
             name = value.name if isinstance(value, ast.IdentValue) else value.value
             if name in self.choices:
                 return name
-            raise GameCheckError(
-                f"unknown choice '{name}'", span=value.span, hint=did_you_mean(name, self.choices, "the")
-            )
+            raise GameCheckError(f"unknown choice '{name}'", span=value.span, hint=suggest(name, self.choices))
         raise self.wrong(value)
 
 
@@ -136,6 +151,7 @@ class Text(Kind):
 class IntList(Kind):
     minimum: int = 1
     label: str = "a list of whole numbers"
+    example = "write a list in square brackets, such as [16, 16]"
 
     def convert(self, value):
         if not isinstance(value, ast.ListValue):
@@ -241,7 +257,7 @@ class Signature:
                 raise GameCheckError(
                     f"{what} '{self.name}' has no argument '{given.name}'",
                     span=given.span,
-                    hint=did_you_mean(given.name, by_name, "its arguments are") or f"usage: {self.usage()}",
+                    hint=close_match(given.name, by_name) or f"usage: {self.usage()}",
                 )
             if given.name in values:
                 raise GameCheckError(f"argument '{given.name}' is given twice", span=given.span)

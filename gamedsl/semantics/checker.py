@@ -15,10 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from gamedsl.errors import GameCheckError, GameWarning, Source, Span, did_you_mean
+from gamedsl.errors import GameCheckError, GameError, GameWarning, LimitError, Source, Span
 from gamedsl.library.functions import FUNCTIONS
 from gamedsl.library.networks import BUILDERS
-from gamedsl.library.signature import normalize_shape, show_shape
+from gamedsl.library.signature import close_match, normalize_shape, show_shape, suggest
 from gamedsl.library.sources import INITIALIZERS, SOURCES
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame, NetworkInfo, ParamInfo, PlayerInfo, SampleInfo
@@ -33,6 +33,10 @@ RESERVED = {
 
 PARTS = ("g1", "g2")
 DIVERGENCE_ARGS = ("critic", "real", "fake")
+# Expressions after lets and divergences are expanded: the compilers walk them recursively
+# and hash them structurally, so both their size and their depth must stay bounded.
+MAX_EXPANDED_SIZE = 100_000
+MAX_EXPANDED_DEPTH = 200
 LIBRARY_PATH = Path(__file__).resolve().parent.parent / "library" / "divergences.game"
 
 
@@ -58,7 +62,7 @@ def check(file: ast.GameFile, source: Source, overrides: dict[str, str] | None =
     """Check a parsed game. `overrides` retargets divergence aliases (`--set divergence.NAME=...`)."""
     try:
         return _Checker(file, source, library(), overrides or {}).run()
-    except GameCheckError as exc:
+    except GameError as exc:  # GameCheckError, or LimitError for expressions that expand too far
         raise exc.at(source) from None
 
 
@@ -80,8 +84,9 @@ class _Checker:
         self.divergences: dict[str, _Divergence] = dict(stdlib)
         self.aliases: dict[str, str] = {}
         self.lets: dict[str, ir.Node] = {}
-        self.in_progress: list[str] = []
+        self.extents: dict[int, tuple[ir.Node, int, int]] = {}  # id -> (node, size, depth), see extent()
         self.used: set[str] = set()
+        self.comparisons: list[tuple[ir.Node, ir.Node]] = []  # (real, fake) of each divergence call
 
     # ---- driver ------------------------------------------------------------------------
 
@@ -105,6 +110,7 @@ class _Checker:
             players=tuple(players),
             settings=settings,
             aliases=dict(self.aliases),
+            comparison=self.comparisons[0] if self.comparisons else None,
             source=self.source,
             file=self.file,
             warnings=tuple(w.at(self.source) for w in self.warnings),
@@ -166,7 +172,7 @@ class _Checker:
                 spec = (name, *bound.values())
             case ast.CallValue(name=name):
                 raise GameCheckError(
-                    f"unknown initialiser '{name}'", span=init.name_span, hint=did_you_mean(name, INITIALIZERS, "initialisers:")
+                    f"unknown initialiser '{name}'", span=init.name_span, hint=suggest(name, INITIALIZERS, "initialisers")
                 )
             case _:
                 raise GameCheckError(
@@ -181,7 +187,7 @@ class _Checker:
         builder = BUILDERS.get(call.name)
         if builder is None:
             raise GameCheckError(
-                f"unknown network builder '{call.name}'", span=call.name_span, hint=did_you_mean(call.name, BUILDERS, "builders:")
+                f"unknown network builder '{call.name}'", span=call.name_span, hint=suggest(call.name, BUILDERS, "builders")
             )
         args = builder.signature.bind(call, "builder")
         source, target = builder.shapes(args)
@@ -194,7 +200,7 @@ class _Checker:
             raise GameCheckError(
                 f"unknown {decl.kind} source '{call.name}'",
                 span=call.name_span,
-                hint=did_you_mean(call.name, [n for n, s in SOURCES.items() if decl.kind in s.kinds], "sources:"),
+                hint=suggest(call.name, [n for n, s in SOURCES.items() if decl.kind in s.kinds], f"{decl.kind} sources"),
             )
         if decl.kind not in source.kinds:
             allowed = sorted(n for n, s in SOURCES.items() if decl.kind in s.kinds)
@@ -213,7 +219,7 @@ class _Checker:
                 raise GameCheckError(
                     f"a divergence has parts g1 and g2, not '{part.name}'",
                     span=part.span,
-                    hint=did_you_mean(part.name, PARTS) or "write g1(t) = ... and g2(t) = ...",
+                    hint=close_match(part.name, PARTS) or "write g1(t) = ... and g2(t) = ...",
                 )
             if part.name in parts:
                 raise GameCheckError(f"part '{part.name}' is defined twice", span=part.span)
@@ -242,26 +248,113 @@ class _Checker:
             nxt = self.decls[target]
             target, span = self.overrides.get(target, nxt.target.id), nxt.target.span
         if target in seen:
-            raise GameCheckError(f"divergence alias '{decl.name}' refers to itself", span=decl.target.span)
+            cycle = " -> ".join(seen[seen.index(target) :] + [target])
+            raise GameCheckError(
+                f"divergence alias '{decl.name}' refers to itself ({cycle})",
+                span=decl.target.span,
+                hint="an alias names a divergence, such as gan or wasserstein",
+            )
         known = set(self.stdlib) | {n for n, d in self.decls.items() if isinstance(d, ast.DivergenceDecl)}
         if target not in known:
-            raise GameCheckError(
-                f"'{target}' is not a divergence", span=span, hint=did_you_mean(target, known, "divergences:")
-            )
+            what = f"{_describe_decl(self.decls[target])}, not a divergence" if target in self.decls else "not a divergence"
+            raise GameCheckError(f"'{target}' is {what}", span=span, hint=suggest(target, known, "divergences"))
         return target
 
     def let(self, name: str) -> ir.Node:
+        """The IR of a let. The lets it uses are checked first, in an order found without
+        recursion, so that a long chain of lets cannot exhaust Python's stack."""
         if name in self.lets:
             return self.lets[name]
-        decl = self.decls[name]
-        if name in self.in_progress:
-            cycle = " -> ".join(self.in_progress[self.in_progress.index(name) :] + [name])
-            raise GameCheckError(f"'{name}' is defined in terms of itself ({cycle})", span=decl.name_span)
-        self.in_progress.append(name)
-        node = self.expr(decl.value)
-        self.in_progress.pop()
-        self.lets[name] = node
-        return node
+        for current in self.let_order(name):
+            decl = self.decls[current]
+            node = self.expr(decl.value)
+            self.limit(node, decl.name_span, f"let '{current}'")
+            self.lets[current] = node
+        return self.lets[name]
+
+    def let_order(self, name: str) -> list[str]:
+        """`name` and the unchecked lets it uses, each after the lets it uses (iterative DFS)."""
+        order: list[str] = []
+        done: set[str] = set(self.lets)
+        path: list[str] = [name]
+        pending = [iter(self.let_uses(name))]
+        while pending:
+            dependency = next(pending[-1], None)
+            if dependency is None:
+                pending.pop()
+                finished = path.pop()
+                done.add(finished)
+                order.append(finished)
+                continue
+            if dependency in done:
+                continue
+            if dependency in path:
+                cycle = " -> ".join(path[path.index(dependency) :] + [dependency])
+                raise GameCheckError(
+                    f"'{dependency}' is defined in terms of itself ({cycle})",
+                    span=self.decls[dependency].name_span,
+                    hint="a let names a value computed from others; it cannot use itself",
+                )
+            path.append(dependency)
+            pending.append(iter(self.let_uses(dependency)))
+        return order
+
+    def let_uses(self, name: str) -> list[str]:
+        """The lets named in the body of the let `name`, in reading order."""
+        uses, stack = [], [self.decls[name].value]
+        while stack:
+            node = stack.pop()
+            match node:
+                case ast.Name(id=ref) if isinstance(self.decls.get(ref), ast.LetDecl):
+                    uses.append(ref)
+                case ast.Unary(operand=x) | ast.Index(value=x) | ast.Expect(body=x):
+                    stack.append(x)
+                case ast.Binary(left=a, right=b):
+                    stack.extend((b, a))
+                case ast.Call(args=args, kwargs=kwargs):
+                    stack.extend(reversed([*args, *(k.value for k in kwargs)]))
+        return list(dict.fromkeys(uses))
+
+    def limit(self, node: ir.Node, span: Span, what: str) -> None:
+        """Refuse expressions that lets and divergences expand beyond what can be compiled.
+
+        Lets are shared in the IR, so `let b = a * a` chains stay small here but double in
+        size at each step once expanded; sizes are counted over the shared graph.
+        """
+        size, depth = self.extent(node)
+        if size > MAX_EXPANDED_SIZE:
+            raise LimitError(
+                f"{what} is too large once its lets and divergences are expanded "
+                f"(more than {MAX_EXPANDED_SIZE:,} operations)",
+                span=span,
+                hint="each use of a let copies its expression; simplify the definitions",
+            )
+        if depth > MAX_EXPANDED_DEPTH:
+            raise LimitError(
+                f"{what} is nested too deeply once its lets and divergences are expanded "
+                f"({depth} levels; the limit is {MAX_EXPANDED_DEPTH})",
+                span=span,
+                hint="shorten the chain of lets that build on each other",
+            )
+
+    def extent(self, root: ir.Node) -> tuple[int, int]:
+        """(expanded size, depth) of an IR graph, memoized by node identity, without recursion."""
+        memo = self.extents
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if id(node) in memo:
+                stack.pop()
+                continue
+            pending = [c for c in node.children() if id(c) not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            kids = [memo[id(c)] for c in node.children()]
+            size = min(1 + sum(k[1] for k in kids), MAX_EXPANDED_SIZE + 1)
+            memo[id(node)] = (node, size, 1 + max((k[2] for k in kids), default=0))
+        return memo[id(root)][1:]
 
     # ---- players -------------------------------------------------------------------------
 
@@ -281,7 +374,11 @@ class _Checker:
                 target = self.decls.get(ref.id)
                 if target is None:
                     choices = [n for n, d in self.decls.items() if isinstance(d, (ast.ParamDecl, ast.NetworkDecl))]
-                    raise GameCheckError(f"undefined name '{ref.id}'", span=ref.span, hint=did_you_mean(ref.id, choices))
+                    raise GameCheckError(
+                        f"undefined name '{ref.id}'",
+                        span=ref.span,
+                        hint=close_match(ref.id, choices) or "a player controls parameters (param) and networks (network)",
+                    )
                 if not isinstance(target, (ast.ParamDecl, ast.NetworkDecl)):
                     raise GameCheckError(
                         f"a player controls parameters and networks, but '{ref.id}' is {_describe_decl(target)}",
@@ -308,8 +405,9 @@ class _Checker:
     def player(self, decl: ast.PlayerDecl) -> PlayerInfo:
         objective = self.expr(decl.objective)
         span = decl.objective.span
+        self.limit(objective, span, f"the objective of player {decl.name}")
         if objective.sampled:
-            names = ", ".join(f"'{n}'" for n in sorted(ir.samples(objective)))
+            names = ", ".join(f"'{n}'" for n in sorted(_unaveraged_samples(objective)))
             raise GameCheckError(
                 f"the objective of player {decl.name} depends on sampled {names} outside an expectation",
                 span=_sampled_span(decl.objective, self),
@@ -436,7 +534,11 @@ class _Checker:
 
     def undefined(self, node: ast.Name) -> GameCheckError:
         choices = set(self.decls) | set(FUNCTIONS) | set(self.stdlib)
-        return GameCheckError(f"undefined name '{node.id}'", span=node.span, hint=did_you_mean(node.id, choices))
+        return GameCheckError(
+            f"undefined name '{node.id}'",
+            span=node.span,
+            hint=close_match(node.id, choices) or "names are declared with param, network, data, latent, let or divergence",
+        )
 
     def resolve_divergence(self, node: ast.Name) -> _Divergence | None:
         decl = self.decls.get(node.id)
@@ -463,7 +565,11 @@ class _Checker:
             if isinstance(decl, ast.NetworkDecl):
                 self.used.add(name)
                 return self.network_call(node, self.networks[name])
-            raise GameCheckError(f"'{name}' is {_describe_decl(decl)}, not something to call", span=node.func.span)
+            raise GameCheckError(
+                f"'{name}' is {_describe_decl(decl)}, not something to call",
+                span=node.func.span,
+                hint=f"to multiply, write {name} * (...)",
+            )
         if name in FUNCTIONS:
             return self.function_call(node)
         raise self.undefined(node.func)
@@ -513,7 +619,9 @@ class _Checker:
         part = node.attr.id
         if part not in PARTS:
             raise GameCheckError(
-                f"a divergence has parts g1 and g2, not '{part}'", span=node.attr.span, hint=did_you_mean(part, PARTS)
+                f"a divergence has parts g1 and g2, not '{part}'",
+                span=node.attr.span,
+                hint=close_match(part, PARTS) or f"write {node.func.id}.g1(...) or {node.func.id}.g2(...)",
             )
         (arg,) = self.positional(node, 1, f"'{node.callee}'")
         return ir.substitute(divergence.parts[part], "t", arg)
@@ -531,7 +639,7 @@ class _Checker:
                 raise GameCheckError(
                     f"a divergence has no argument '{kw.name}'",
                     span=kw.span,
-                    hint=did_you_mean(kw.name, DIVERGENCE_ARGS) or "its arguments are critic, real and fake",
+                    hint=close_match(kw.name, DIVERGENCE_ARGS) or "its arguments are critic, real and fake",
                 )
             if kw.name in given:
                 raise GameCheckError(f"argument '{kw.name}' is given twice", span=kw.span)
@@ -545,10 +653,17 @@ class _Checker:
                 )
         critic_expr = given["critic"]
         if not (isinstance(critic_expr, ast.Name) and isinstance(self.decls.get(critic_expr.id), ast.NetworkDecl)):
+            applied = (
+                isinstance(critic_expr, ast.Call)
+                and critic_expr.attr is None
+                and isinstance(self.decls.get(critic_expr.func.id), ast.NetworkDecl)
+            )
             raise GameCheckError(
                 "the critic of a divergence must be the name of a network",
                 span=critic_expr.span,
-                hint="declare it with: network D = mlp(...)",
+                hint=f"pass the network itself, critic={critic_expr.func.id}; the divergence applies it to real and fake"
+                if applied
+                else "declare it with: network D = mlp(...)",
             )
         critic = self.networks[critic_expr.id]
         self.used.add(critic.name)
@@ -565,8 +680,10 @@ class _Checker:
                 raise GameCheckError(
                     f"the critic '{critic.name}' takes {show_shape(critic.input)}, but '{side}' is {show_shape(value.shape)}",
                     span=given[side].span,
+                    hint=f"'{critic.name}' is declared on line {critic.decl.span.line} as {_arrow_text(critic)}",
                 )
             sides[side] = ir.apply(critic.name, (), value, given[side].span)
+        self.comparisons.append((sides["real"].arg, sides["fake"].arg))
         g1 = ir.substitute(divergence.parts["g1"], "t", sides["fake"])
         g2 = ir.substitute(divergence.parts["g2"], "t", sides["real"])
         return ir.binary("-", ir.expectation(g1, node.span), ir.expectation(g2, node.span), node.span)
@@ -651,6 +768,20 @@ def _arrow_text(net: NetworkInfo) -> str:
 
 def _conjunction(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _unaveraged_samples(node: ir.Node) -> set[str]:
+    """The sampled variables that some path from `node` reaches without passing an E[...]."""
+    found, stack, seen = set(), [node], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen or isinstance(current, ir.Mean):
+            continue
+        seen.add(id(current))
+        if isinstance(current, ir.Sample):
+            found.add(current.name)
+        stack.extend(current.children())
+    return found
 
 
 def _sampled_span(expr: ast.Expr, checker: _Checker) -> Span:

@@ -59,6 +59,7 @@ class CheckedGame:
     players: tuple[PlayerInfo, ...]
     settings: dict[str, ast.Setting]
     aliases: dict[str, str]  # divergence alias -> resolved divergence, after overrides
+    comparison: tuple[ir.Node, ir.Node] | None  # (real, fake) of the first divergence call: data vs model
     source: Source
     file: ast.GameFile
     warnings: tuple[GameWarning, ...] = field(default=())

@@ -76,10 +76,14 @@ EXAMPLES: dict[tuple[str, str | None], list[str]] = {
         _H + "let a = E(x)",
         _H + "let a = E x",
     ],
-    ("missing ',' between arguments", None): [
+    ("missing ',' between arguments", "separate arguments with ','"): [
         _H + "let a = f(x y)",
         _H + "let a = f(x 1)",
         _H + "network G = mlp(1 -> 1 hidden=[1])",
+        _H + "let a = f(x=y z)",
+        _H + "let a = f(x=1 z)",
+        _H + "let a = f(x=(y) z)",
+        _H + "network G = mlp(1 -> 1, bias=true init=ones)",
     ],
     ("unclosed '('", "add ')'"): [
         _H + "let a = f(x",
@@ -110,6 +114,11 @@ EXAMPLES: dict[tuple[str, str | None], list[str]] = {
         _H + "param p = ",
         _H + "param p = p +",
         _H + "network G = mlp(hidden=)",
+    ],
+    ("an index is a whole number from 0 in square brackets", "for example: x[0]"): [
+        _H + "let a = x[-1]",
+        _H + "let a = x[i]",
+        _H + "let a = x[]",
     ],
     ("two values in a row", "separate arguments with ',' and declarations need no separator"): [
         _H + "param p = 1 2",
@@ -170,8 +179,15 @@ def describe_found(token) -> str:
 
 
 def hint_for_character(char: str) -> str | None:
+    if char == "\0":
+        return "a NUL byte: is this a binary file?"
+    if char.isspace():
+        return f"an invisible space character (U+{ord(char):04X}); use an ordinary space"
+    if char.isalpha():
+        return "names are written with the letters A-Z and a-z, digits and '_'"
     return {
         "'": 'strings use double quotes: "like this"',
+        '"': 'a string ends with \'"\' on the same line',
         ";": "declarations need no ';'",
         ":": "write `name = value`; types are not annotated",
         "!": "there is no '!' operator",

@@ -16,7 +16,7 @@ import lark
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from gamedsl.errors import GameSyntaxError, LimitError, Source, Span
+from gamedsl.errors import GameSyntaxError, LimitError, Source, Span, did_you_mean
 from gamedsl.syntax import ast
 from gamedsl.syntax.messages import EXAMPLES, describe_expected, describe_found, hint_for_character
 
@@ -36,13 +36,17 @@ def read_source(path: str | Path) -> Source:
     shown = str(path)
     try:
         size = path.stat().st_size
+        if size <= MAX_BYTES:  # read no more than the limit: devices and pipes report size 0
+            with path.open("rb") as file:
+                raw = file.read(MAX_BYTES + 1)
+            size = max(size, len(raw))
         if size > MAX_BYTES:
             raise LimitError(
-                f"file is too large ({size / 2**20:.1f} MiB; the limit is {MAX_BYTES // 2**20} MiB)",
+                f"file is too large ({'more than ' if size == MAX_BYTES + 1 else ''}{size / 2**20:.1f} MiB; "
+                f"the limit is {MAX_BYTES // 2**20} MiB)",
                 hint="a .game file declares a game; data belongs in data sources such as cifar10(path=...)",
                 source=Source(shown, ""),
             )
-        raw = path.read_bytes()
     except FileNotFoundError:
         raise GameSyntaxError("no such file", source=Source(shown, ""), hint="check the path") from None
     except IsADirectoryError:
@@ -77,7 +81,11 @@ def parse_file(path: str | Path) -> tuple[ast.GameFile, Source]:
 def parse_source(source: Source) -> ast.GameFile:
     """Parse text into a GameFile, raising GameSyntaxError or LimitError with a position."""
     if len(source.text) > MAX_BYTES:
-        raise LimitError(f"text is too large ({len(source.text)} characters)", source=source)
+        raise LimitError(
+            f"text is too large ({len(source.text):,} characters; the limit is {MAX_BYTES:,})",
+            hint="a .game file declares a game; data belongs in data sources such as cifar10(path=...)",
+            source=source,
+        )
     try:
         tree = _lark().parse(source.text, start="start")
     except UnexpectedInput as exc:
@@ -162,8 +170,21 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> GameSyntaxError:
             hint=hint_for_character(char),
             source=source,
         )
-    label = exc.match_examples(_lark().parse, EXAMPLES, use_accepts=True)
     token = exc.token if isinstance(exc, (UnexpectedToken, UnexpectedEOF)) else None
+    bracket = _bracket_error(token, source)
+    if bracket is not None:
+        return bracket
+    keyword = _keyword_read_as_name(exc, source)
+    if keyword is not None:  # `param p =` then a new line `param q = 1`: `param` became p's value
+        return _bracket_error(keyword, source, declaration=True) or GameSyntaxError(
+            f"the declaration before '{keyword}' is incomplete",
+            span=_tok(keyword),
+            hint=f"'{keyword}' starts a new declaration, so a value or an expression is missing before it",
+            source=source,
+        )
+    label = _match_example(exc)
+    if label is not None and label[0].startswith("use '^'") and source.text[token.start_pos - 1 : token.start_pos] != "*":
+        label = ("expected an expression", None)  # `a * * b` is a missing operand, not Python's `**`
     span = _token_span(token, source)
     if isinstance(exc, UnexpectedToken):
         expected = describe_expected(exc.accepts or exc.expected, _lark())
@@ -173,7 +194,147 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> GameSyntaxError:
     if label is not None:
         message, hint = label
         return GameSyntaxError(message, span=span, hint=hint or f"expected {expected}", source=source)
-    return GameSyntaxError(f"unexpected {found}; expected {expected}", span=span, source=source)
+    hint = None
+    if isinstance(exc, UnexpectedToken) and _DECLARATION_KEYWORDS <= {str(t).lower() for t in exc.accepts or exc.expected}:
+        # the previous declaration is complete and something other than a declaration follows
+        close = did_you_mean(str(token), _DECLARATION_KEYWORDS) if token.type == "NAME" else None
+        if close and close.startswith("did you mean"):
+            hint = close
+        elif _starts_line(token, source):
+            hint = "declarations start with param, network, data, latent, divergence, let, player or solve"
+        else:
+            hint = "the declaration before it ends here; is an operator or ',' missing?"
+    return GameSyntaxError(f"unexpected {found}; expected {expected}", span=span, hint=hint, source=source)
+
+
+def _starts_line(token: Token, source: Source) -> bool:
+    return not source.line(token.line)[: token.column - 1].strip()
+
+
+def _keyword_read_as_name(exc: UnexpectedInput, source: Source) -> Token | None:
+    """A declaration keyword at the start of a line that the parser took as a name.
+
+    Where a name is allowed, `param` is a name; so when a declaration lacks its value, the
+    next declaration's keyword becomes the value and the error surfaces one token later.
+    """
+    stack = getattr(getattr(exc, "state", None), "value_stack", None)
+    last = stack[-1] if stack else None
+    while isinstance(last, Tree):  # the last token read, at the right edge of what was reduced
+        children = [c for c in last.children if c is not None]
+        last = children[-1] if children else None
+    if isinstance(last, Token) and last.type == "NAME" and str(last) in _DECLARATION_KEYWORDS and _starts_line(last, source):
+        return last
+    return None
+
+
+_DECLARATION_KEYWORDS = {"param", "network", "data", "latent", "divergence", "let", "player", "solve"}
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _bracket_error(token: Token | None, source: Source, declaration: bool = False) -> GameSyntaxError | None:
+    """Unbalanced brackets, found by scanning the text up to the failing token.
+
+    A closing bracket that matches nothing is reported where it is; a declaration keyword
+    or the end of the file reached inside brackets is reported at the bracket left open,
+    which is where the fix goes.
+    """
+    at_end = token is None or token.type in ("$END", "<EOF>")
+    closing = not at_end and str(token) in (")", "]", "}")
+    opening_decl = not at_end and (declaration or token.type.lower() in _DECLARATION_KEYWORDS)
+    if not (at_end or closing or opening_decl):
+        return None
+    text = source.text
+    stop = len(text) if at_end else token.start_pos
+    stack: list[tuple[str, int, int]] = []
+    line, column, i = 1, 1, 0
+    while i < stop:
+        char = text[i]
+        if char == "#":  # a comment runs to the end of the line
+            end = text.find("\n", i)
+            end = stop if end == -1 else min(end, stop)
+            column += end - i
+            i = end
+            continue
+        if char == '"':  # skip a string, escapes included
+            j = i + 1
+            while j < stop and text[j] not in '"\n':
+                j += 2 if text[j] == "\\" else 1
+            j = min(j + 1, stop)
+            column += j - i
+            i = j
+            continue
+        if char in _CLOSERS:
+            stack.append((char, line, column))
+        elif char in ")]}" and stack and _CLOSERS[stack[-1][0]] == char:
+            stack.pop()
+        if char == "\n":
+            line, column = line + 1, 1
+        else:
+            column += 1
+        i += 1
+    if closing:
+        char = str(token)
+        if not stack:
+            return GameSyntaxError(f"unmatched '{char}'", span=_tok(token), hint="remove it, or add the bracket it closes", source=source)
+        opener, open_line, open_column = stack[-1]
+        if _CLOSERS[opener] != char:
+            return GameSyntaxError(
+                f"'{char}' does not match the '{opener}' on line {open_line}",
+                span=_tok(token),
+                hint=f"close the '{opener}' with '{_CLOSERS[opener]}' first",
+                source=source,
+            )
+        return None
+    if stack:
+        opener, open_line, open_column = stack[-1]
+        where = "the end of the file" if at_end else f"'{token}' on line {token.line}"
+        return GameSyntaxError(
+            f"unclosed '{opener}'",
+            span=Span.point(open_line, open_column),
+            hint=f"add '{_CLOSERS[opener]}' before {where}",
+            source=source,
+        )
+    return None
+
+
+@lru_cache(maxsize=1)
+def _example_failures() -> tuple[tuple[tuple[str, str | None], UnexpectedInput], ...]:
+    """How each example in EXAMPLES fails, computed once (errors are matched against these)."""
+    failures = []
+    for label, examples in EXAMPLES.items():
+        for malformed in examples:
+            try:
+                _lark().parse(malformed, start="start")
+            except UnexpectedInput as exc:
+                failures.append((label, exc))
+    return tuple(failures)
+
+
+def _match_example(exc: UnexpectedInput) -> tuple[str, str | None] | None:
+    """The label of the example failing in the same parser state as `exc`.
+
+    The rule of lark's `UnexpectedInput.match_examples(..., use_accepts=True)`, against
+    cached example failures, with one difference: parser states are compared by their LALR
+    state alone. lark also compares the depth of the parser's stack, so an example would
+    only match errors at its own nesting depth and in the first declaration of a file.
+    """
+    candidate = None
+    for label, example in _example_failures():
+        if _position(example.state) != _position(exc.state):
+            continue
+        if isinstance(exc, UnexpectedToken) and isinstance(example, UnexpectedToken) and example.accepts != exc.accepts:
+            continue
+        if isinstance(exc, (UnexpectedToken, UnexpectedEOF)) and isinstance(example, (UnexpectedToken, UnexpectedEOF)):
+            if example.token == exc.token:
+                return label
+        if candidate is None:
+            candidate = label
+    return candidate
+
+
+def _position(state):
+    """The LALR state of a parser state (lark gives a ParserState, or an int in older versions)."""
+    return getattr(state, "position", state)
 
 
 def _token_span(token: Token | None, source: Source) -> Span:
@@ -191,8 +352,22 @@ def _meta(meta) -> Span:
     return Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
+def _float(token: Token) -> float:
+    """The value of a NUMBER token; one that overflows to infinity is an error, not inf."""
+    value = float(token)
+    if value == float("inf"):
+        raise GameSyntaxError(
+            f"the number {_clip(str(token))} is too large", span=_tok(token), hint="numbers must be below 1.7e308"
+        )
+    return value
+
+
+def _clip(text: str, width: int = 30) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _whole(text: Token, what: str, minimum: int) -> int:
-    value = float(text)
+    value = _float(text)
     if not value.is_integer() or value < minimum or any(c in text for c in ".eE"):
         raise GameSyntaxError(f"{what} must be a whole number of at least {minimum}", span=_tok(text))
     return int(value)
@@ -279,11 +454,11 @@ class _ToAst(lark.Transformer):
     # ---- values
     def number(self, meta, children):
         (tok,) = children
-        return ast.NumberValue(float(tok), str(tok), _meta(meta))
+        return ast.NumberValue(_float(tok), str(tok), _meta(meta))
 
     def negative_number(self, meta, children):
         (tok,) = children
-        return ast.NumberValue(-float(tok), "-" + str(tok), _meta(meta))
+        return ast.NumberValue(-_float(tok), "-" + str(tok), _meta(meta))
 
     def string(self, meta, children):
         return ast.StringValue(_unquote(children[0]), _meta(meta))
@@ -307,6 +482,7 @@ class _ToAst(lark.Transformer):
     def call_value(self, meta, children):
         name, *args = children
         args = tuple(a if isinstance(a, ast.ValueArg) else ast.ValueArg(None, a, a.span) for a in args if a is not None)
+        _positional_after_keyword(args, lambda a: a.name is not None)
         return ast.CallValue(str(name), args, _meta(meta), _tok(name))
 
     def value_kwarg(self, meta, children):
@@ -315,7 +491,7 @@ class _ToAst(lark.Transformer):
 
     # ---- expressions
     def num(self, meta, children):
-        return ast.Number(float(children[0]), _meta(meta))
+        return ast.Number(_float(children[0]), _meta(meta))
 
     def name(self, meta, children):
         return ast.Name(str(children[0]), _meta(meta))
@@ -344,19 +520,24 @@ class _ToAst(lark.Transformer):
         args = [a for a in args if a is not None]
         positional = tuple(a for a in args if not isinstance(a, ast.Keyword))
         keywords = tuple(a for a in args if isinstance(a, ast.Keyword))
-        first_kw = next((i for i, a in enumerate(args) if isinstance(a, ast.Keyword)), len(args))
-        late = next((a for a in args[first_kw:] if not isinstance(a, ast.Keyword)), None)
-        if late is not None:
-            raise GameSyntaxError(
-                "a positional argument cannot follow a keyword argument",
-                span=late.span,
-                hint="put positional arguments first, or name this one too",
-            )
+        _positional_after_keyword(args, lambda a: isinstance(a, ast.Keyword))
         return ast.Call(func, attr, positional, keywords, _meta(meta))
 
     def kwarg(self, meta, children):
         name, value = children
         return ast.Keyword(str(name), value, _meta(meta))
+
+
+def _positional_after_keyword(args, is_keyword) -> None:
+    """`f(a=1, 2)` is an error, in expressions and in values alike."""
+    first = next((i for i, a in enumerate(args) if is_keyword(a)), len(args))
+    late = next((a for a in args[first:] if not is_keyword(a)), None)
+    if late is not None:
+        raise GameSyntaxError(
+            "a positional argument cannot follow a keyword argument",
+            span=late.span,
+            hint="put positional arguments first, or name this one too",
+        )
 
 
 def _unquote(token: Token) -> str:

@@ -14,6 +14,7 @@ from solvers.registry import param
 @dataclass
 class Adam(Optimizer):
     name = "adam"
+    summary = "Adam with bias correction"
     lr: float = param(1e-4, "learning rate")
     beta1: float = param(0.9, "decay of the first moment")
     beta2: float = param(0.999, "decay of the second moment")

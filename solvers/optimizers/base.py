@@ -13,6 +13,7 @@ State = dict[str, list[torch.Tensor]]
 
 class Optimizer:
     name: ClassVar[str]
+    summary: ClassVar[str]  # one line for `gamedsl solvers`
     lr: float
 
     def init(self, params: list[torch.Tensor]) -> State:

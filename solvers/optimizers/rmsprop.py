@@ -20,6 +20,7 @@ from solvers.registry import param
 @dataclass
 class RMSProp(Optimizer):
     name = "rmsprop"
+    summary = "RMSProp, PyTorch formulation (TF: alpha=0.9, eps=1e-10)"
     lr: float = param(1e-4, "learning rate")
     alpha: float = param(0.99, "decay of the running mean of squares (TensorFlow calls it decay)")
     eps: float = param(1e-8, "added to the root mean square")

@@ -14,6 +14,7 @@ from solvers.registry import param
 @dataclass
 class SGD(Optimizer):
     name = "sgd"
+    summary = "plain steps x <- x + h d"
     lr: float = param(0.01, "step size h")
 
     @torch.no_grad()

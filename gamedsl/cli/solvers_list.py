@@ -1,0 +1,46 @@
+"""`gamedsl solvers`: the registered solvers and optimizers, with parameters and defaults."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+import solvers
+from gamedsl.cli.output import out
+from gamedsl.library.signature import format_default
+
+
+def list_solvers(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the solvers and optimizers with their parameters and defaults."""
+    families = {
+        "solver": (solvers.SOLVERS, lambda n: solvers.SOLVERS.cls(n).summary),
+        "optimizer": (solvers.optimizers.OPTIMIZERS, lambda n: solvers.optimizers.OPTIMIZERS.cls(n).summary),
+    }
+    if as_json:
+        data = {
+            family: {
+                name: {
+                    "summary": summary(name),
+                    "parameters": {s.name: {"default": s.default, "type": s.type.__name__, "doc": s.doc} for s in registry.describe(name)},
+                }
+                for name in registry.available()
+            }
+            for family, (registry, summary) in families.items()
+        }
+        out.print_json(json.dumps(data))
+        return
+    for family, (registry, summary) in families.items():
+        table = Table(title=f"{family}s", show_lines=False, title_justify="left")
+        table.add_column(family, style="bold")
+        table.add_column("parameters (defaults)")
+        table.add_column("what it is")
+        for name in registry.available():
+            params = ", ".join(f"{s.name}={format_default(s.default)}" for s in registry.describe(name)) or "—"
+            table.add_row(name, params, summary(name))
+        out.print(table)
+    out.print("Use them as `--solver NAME --set solver.PARAM=VALUE` or in a game's solve block: solver = consensus(gamma=10).")

@@ -1,0 +1,175 @@
+"""A checked game compiled to PyTorch: an `nn.Module` that implements `solvers.Game`.
+
+Networks become `nn.Module`s (in `game.networks`, ready to save, load and reuse), `param`
+declarations become `nn.Parameter`s (in `game.variables`), data and latent variables
+become samplers with their own seeded `torch.Generator`s, and the utilities become one
+compiled program (see torch_program.py). `forward(batch)` returns the utilities, so
+`torch.func.functional_call` works on the whole game.
+
+Sampling is organised in *shards*: shard k of every variable has its own generator, and a
+global batch is the concatenation of the shards' parts. A data-parallel process draws only
+its own shards; a single process drawing all of them sees the same global batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from gamedsl.compile.torch_program import Program
+from gamedsl.errors import UsageError
+from gamedsl.library.networks import BUILDERS
+from gamedsl.library.sources import SOURCES
+from gamedsl.semantics import ir
+from gamedsl.semantics.model import CheckedGame, ParamInfo
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def derive_seed(seed: int, *keys) -> int:
+    """A stable 63-bit seed for a named stream (Python's hash() is salted per process)."""
+    digest = hashlib.sha256(repr((seed, *keys)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device '{name}' was requested but CUDA is not available", hint="use --device cpu or auto")
+    return torch.device(name)
+
+
+@dataclass
+class CompiledPlayer:
+    name: str
+    params: list[nn.Parameter]
+
+
+class TorchGame(nn.Module):
+    def __init__(
+        self,
+        spec: CheckedGame,
+        *,
+        batch: int,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype = "float32",
+        shards: int = 1,
+        shard_ids: Sequence[int] | None = None,
+    ):
+        super().__init__()
+        self.spec = spec
+        self.device = torch.device(device)
+        self.dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+        self.batch_size = batch
+        self.seed = seed
+        if batch % shards:
+            raise UsageError(f"the batch ({batch}) must be divisible by the number of shards ({shards})")
+        self.shard_ids = list(range(shards)) if shard_ids is None else list(shard_ids)
+        self.shard_batch = batch // shards
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(seed, "init"))
+            self.networks = nn.ModuleDict({n: BUILDERS[net.builder].module(net.args) for n, net in spec.networks.items()})
+        init = torch.Generator().manual_seed(derive_seed(seed, "params"))
+        self.variables = nn.ParameterDict({n: nn.Parameter(_initial(p, init)) for n, p in spec.params.items()})
+        self.to(device=self.device, dtype=self.dtype)
+
+        self.players = [
+            CompiledPlayer(p.name, [t for name in p.controls for t in self._tensors_of(name)]) for p in spec.players
+        ]
+        self.samplers = {n: SOURCES[s.source].sampler(s.args) for n, s in spec.samples.items()}
+        self.generators = {
+            n: [torch.Generator().manual_seed(derive_seed(seed, "sample", n, k)) for k in self.shard_ids] for n in spec.samples
+        }
+
+        programs = [self._program() for _ in range(len(spec.players) + 1)]
+        outputs = [programs[0].add(p.utility) for p in spec.players]
+        self._utilities = programs[0].runner(outputs)
+        self._single = [prog.runner([prog.add(p.utility)]) for prog, p in zip(programs[1:], spec.players)]
+
+    def _tensors_of(self, name: str) -> list[nn.Parameter]:
+        if name in self.variables:
+            return [self.variables[name]]
+        return list(self.networks[name].parameters())
+
+    def _program(self) -> Program:
+        def leaf(node: ir.Node):
+            if isinstance(node, ir.Param):
+                variables, name = self.variables, node.name
+                return lambda vals, env: variables[name]
+            name = node.name
+            return lambda vals, env: env[name]
+
+        networks = self.networks
+        return Program(leaf, lambda name: networks[name])
+
+    # ---- solvers.Game
+    def sample(self) -> dict[str, torch.Tensor]:
+        """One batch: every data and latent variable, the same draw for every use in a step."""
+        batch = {}
+        for name, sampler in self.samplers.items():
+            parts = [sampler.sample(self.shard_batch, g, self.dtype) for g in self.generators[name]]
+            value = parts[0] if len(parts) == 1 else torch.cat(parts)
+            batch[name] = value.to(self.device, non_blocking=True)
+        return batch
+
+    def utilities(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        return self._utilities(batch)
+
+    def utility(self, index: int, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self._single[index](batch)[0]
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        return self._utilities(batch)
+
+    # ---- reproducibility
+    def rng_state(self) -> dict[str, list[torch.Tensor]]:
+        return {name: [g.get_state() for g in gens] for name, gens in self.generators.items()}
+
+    def set_rng_state(self, state: dict[str, list[torch.Tensor]]) -> None:
+        for name, states in state.items():
+            for g, s in zip(self.generators[name], states, strict=True):
+                g.set_state(s)
+
+    # ---- samples of the model and of the data (fresh, fixed streams: training is unaffected)
+    def draw(self, which: str, n: int, stream: str = "eval") -> torch.Tensor | None:
+        """n samples of the `real` or `fake` side of the game's divergence, from a fixed stream.
+
+        The same call returns samples from the same z every time, so pictures taken at
+        different steps are comparable.
+        """
+        if self.spec.comparison is None:
+            return None
+        node = self.spec.comparison[0 if which == "real" else 1]
+        names = ir.samples(node)
+        env = {}
+        for name in names:
+            g = torch.Generator().manual_seed(derive_seed(self.seed, stream, name))
+            env[name] = self.samplers[name].sample(n, g, self.dtype).to(self.device)
+        program = self._program()
+        run = program.runner([program.add(node)])
+        with torch.no_grad():
+            value = run(env)[0]
+        if not node.sampled:
+            value = value.expand(n, *value.shape)
+        return value.detach()
+
+
+def _initial(info: ParamInfo, generator: torch.Generator) -> torch.Tensor:
+    kind, *args = info.init
+    shape = info.shape
+    if kind == "fill":
+        return torch.full(shape, args[0], dtype=torch.float64)
+    if kind == "values":
+        return torch.tensor(args[0], dtype=torch.float64).reshape(shape)
+    if kind == "normal":
+        mean, std = args
+        return mean + std * torch.randn(shape, generator=generator, dtype=torch.float64)
+    low, high = args
+    return low + (high - low) * torch.rand(shape, generator=generator, dtype=torch.float64)

@@ -1,0 +1,1 @@
+"""Running a game: a session (compiled game + solver + run directory) and its monitors."""

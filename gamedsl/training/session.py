@@ -1,0 +1,137 @@
+"""A session: one checked game, one resolved configuration, one run directory.
+
+It compiles the game for the configured device and precision, binds the solver and the
+optimizer, runs them with monitors (progress, logs, checkpoints), and writes the outputs:
+config.json, params/ (state dicts), samples.npy and metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+import solvers
+from gamedsl.compile.torch_game import TorchGame, pick_device
+from gamedsl.config import RunConfig
+from gamedsl.metrics.mixture import mixture_metrics
+from gamedsl.semantics import ir
+from gamedsl.semantics.model import CheckedGame
+from gamedsl.library.sources import SOURCES
+
+
+def default_directory(game: CheckedGame, config: RunConfig, root: Path = Path("runs")) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{game.name}-{config.solver}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{game.name}-{config.solver}-{stamp}-{n}"
+    return path
+
+
+@dataclass
+class Session:
+    game: CheckedGame
+    config: RunConfig
+    directory: Path
+    torch_game: TorchGame
+    run: solvers.Run
+    extras: dict = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, game: CheckedGame, config: RunConfig, directory: Path, shards: int = 1, shard_ids=None, reduce=None):
+        torch_game = TorchGame(
+            game,
+            batch=config.batch,
+            seed=config.seed,
+            device=pick_device(config.device),
+            dtype=config.dtype,
+            shards=shards,
+            shard_ids=shard_ids,
+        )
+        run = solvers.Run(torch_game, config.make_solver(), config.make_optimizer(), reduce=reduce)
+        return cls(game, config, Path(directory), torch_game, run)
+
+    def train(self, steps: int, callbacks: Sequence = (), record_every: int = 100) -> solvers.Result:
+        return solvers.solve(
+            self.torch_game,
+            self.run.solver,
+            self.run.engine.optimizer,
+            steps,
+            callbacks=callbacks,
+            record_every=record_every,
+            run=self.run,
+        )
+
+    # ---- outputs
+    def mixture(self):
+        """(means, std) of the data when it is a 2-D Gaussian mixture, else None."""
+        if self.game.comparison is None:
+            return None
+        real = self.game.comparison[0]
+        if not isinstance(real, ir.Sample):
+            return None
+        info = self.game.samples[real.name]
+        source = SOURCES[info.source]
+        return source.mixture(info.args) if source.mixture else None
+
+    def evaluate(self) -> dict:
+        """End-of-run quality: the mode metrics for 2-D mixtures."""
+        mixture = self.mixture()
+        if mixture is None:
+            return {}
+        samples = self.torch_game.draw("fake", self.config.eval_samples)
+        means, std = mixture
+        return {"mixture": mixture_metrics(samples, means, std)}
+
+    def write_config(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = {
+            "game": self.game.name,
+            "file": self.game.source.path,
+            "source": self.game.source.text,
+            "config": self.config.as_dict(),
+            "gamedsl": __import__("gamedsl").__version__,
+            "torch": torch.__version__,
+        }
+        (self.directory / "config.json").write_text(json.dumps(data, indent=2) + "\n")
+
+    def write_outputs(self, result: solvers.Result, metrics: dict) -> dict:
+        params = self.directory / "params"
+        params.mkdir(parents=True, exist_ok=True)
+        for name, module in self.torch_game.networks.items():
+            torch.save(module.state_dict(), params / f"{name}.pt")
+        if len(self.torch_game.variables):
+            torch.save({k: v.detach().cpu() for k, v in self.torch_game.variables.items()}, params / "variables.pt")
+        fake = self.torch_game.draw("fake", self.config.eval_samples)
+        if fake is not None:
+            np.save(self.directory / "samples.npy", fake.cpu().numpy())
+        summary = {
+            "status": result.status,
+            "message": result.message,
+            "steps": result.steps,
+            "seconds": round(result.seconds, 3),
+            "steps_per_second": round(result.steps / result.seconds, 2) if result.seconds else None,
+            "final": {k: v[-1] for k, v in result.history.items() if v},
+            **metrics,
+        }
+        (self.directory / "metrics.json").write_text(json.dumps(strict_json(summary), indent=2) + "\n")
+        return summary
+
+
+def strict_json(value):
+    """Replace non-finite floats (JSON has no Infinity) with None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
