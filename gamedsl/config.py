@@ -44,7 +44,13 @@ KEYS: dict[str, Key] = {
     "seed": Key(Int(0), 0, "seed of parameter initialisation and of every sampler"),
     "device": Key(_Device(), "auto", "auto picks CUDA when available, else the CPU"),
     "dtype": Key(Choice(choices=("float32", "float64")), "float32", "floating-point precision"),
+    "threads": Key(Int(0), 0, "CPU threads for PyTorch; 0: one for small games (under 100k parameters), else PyTorch's default"),
     "eval_samples": Key(Int(1), 2500, "samples drawn for the end-of-run metrics (2-D mixtures: PacGAN protocol)"),
+    "log_every": Key(Int(1), 100, "TensorBoard scalars every N steps"),
+    "image_every": Key(Int(0), 1000, "pictures (2-D densities, sample grids) and their metrics every N steps; 0: never"),
+    "checkpoint_every": Key(Int(0), 1000, "a checkpoint every N steps (and always at the end); 0: only at the end"),
+    "spectrum_every": Key(Int(0), 0, "eigenvalues of v' and w' every N steps (expensive); 0: never"),
+    "spectrum_batches": Key(Int(1), 10, "minibatches the Jacobian is averaged over for spectra"),
 }
 
 METHOD_KEYS = {"solver": solvers.SOLVERS, "optimizer": solvers.optimizers.OPTIMIZERS}
@@ -63,7 +69,13 @@ class RunConfig:
     seed: int
     device: str
     dtype: str
+    threads: int
     eval_samples: int
+    log_every: int
+    image_every: int
+    checkpoint_every: int
+    spectrum_every: int
+    spectrum_batches: int
     divergences: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -324,7 +336,10 @@ def _check_flag(key: str, value: Any) -> Any:
     """Flags arrive typed from typer; check the ones with a vocabulary."""
     kind = KEYS[key].kind
     if isinstance(kind, (Choice, _Device)):
-        kind.convert(ast.IdentValue(str(value)))
+        try:
+            kind.convert(ast.IdentValue(str(value)))
+        except GameCheckError as exc:
+            raise UsageError(f"--{key}: {exc.message}", hint=exc.hint) from None
     elif isinstance(kind, Int) and kind.minimum is not None and value < kind.minimum:
         raise UsageError(f"--{key} must be at least {kind.minimum}, got {value}")
     return value

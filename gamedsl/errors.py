@@ -29,6 +29,7 @@ class ExitCode(IntEnum):
     BAD_CHECKPOINT = 5  # a checkpoint or run directory is corrupt or does not match
     DIVERGED = 6  # a run produced non-finite values and was stopped
     LIMIT = 7  # input exceeds a safety limit (size, nesting, time)
+    OUT_OF_REACH = 8  # `gamedsl analyze`: the game is beyond symbolic analysis (sampled data, deep networks)
     INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM after saving a checkpoint
 
 
@@ -137,6 +138,12 @@ class LimitError(GameError):
     """Input beyond a safety limit: too large, nested too deeply, or taking too long."""
 
     code = ExitCode.LIMIT
+
+
+class OutOfReach(GameError):
+    """A valid game that symbolic analysis cannot handle: sampled data, deep networks."""
+
+    code = ExitCode.OUT_OF_REACH
 
 
 class UsageError(GameError):

@@ -92,8 +92,8 @@ class Run:
             if not all(bool(torch.isfinite(p).all()) for p in self.engine.params[sl]):
                 raise NonFinite(self.step_count, name, "parameter")
 
-    def record(self, info: Step, history: dict[str, list[float]]) -> dict[str, float]:
-        """Scalars of one step: utilities, |v_i|, |v|^2 and the solver's extras."""
+    def scalars(self, info: Step) -> dict[str, float]:
+        """Scalars of one step: utilities, |v_i|, |v|^2, L = |v|^2/2 and the solver's extras."""
         norms = [float(n) for n in self.norms(info.field)]
         row = {"step": float(self.step_count)}
         for name, u, n in zip(self.player_names, info.utilities, norms):
@@ -103,8 +103,6 @@ class Run:
         row["consensus_L"] = row["grad_norm_sq"] / 2
         for key, value in info.extras.items():
             row[key] = float(value)
-        for key, value in row.items():
-            history.setdefault(key, []).append(value)
         return row
 
     # ---- checkpoints: tensors and plain values only (torch.load(weights_only=True))
@@ -157,7 +155,8 @@ def solve(
             run.guard(info)
             if run.step_count % record_every == 0 or run.step_count == target:
                 run.check_parameters()
-                run.record(info, history)
+                for key, value in run.scalars(info).items():
+                    history.setdefault(key, []).append(value)
             if any(callback(run, info) for callback in callbacks):
                 status, message = "stopped", f"stopped after step {run.step_count}"
                 break

@@ -14,9 +14,12 @@ from typing import Annotated, Optional
 import typer
 
 from gamedsl import __version__
+from gamedsl.cli import analyze as analyze_cmd
 from gamedsl.cli import check as check_cmd
 from gamedsl.cli import solve as solve_cmd
+from gamedsl.cli import plot as plot_cmd
 from gamedsl.cli import solvers_list
+from gamedsl.cli import spectrum as spectrum_cmd
 from gamedsl.cli.output import err
 from gamedsl.errors import ExitCode, GameError
 
@@ -56,6 +59,9 @@ def root(
 app.command("check")(check_cmd.check)
 app.command("solve")(solve_cmd.solve)
 app.command("solvers")(solvers_list.list_solvers)
+app.command("spectrum")(spectrum_cmd.spectrum)
+app.command("plot")(plot_cmd.plot)
+app.command("analyze")(analyze_cmd.analyze)
 
 
 def main() -> None:

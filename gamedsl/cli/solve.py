@@ -1,108 +1,124 @@
-"""`gamedsl solve FILE`: compile a game to PyTorch and run a solver on it."""
+"""`gamedsl solve FILE` / `gamedsl solve --resume RUN_DIR`: compile a game and run a solver."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 import gamedsl
 from gamedsl.cli.output import err, out
 from gamedsl.config import divergence_overrides, parse_override, resolve
-from gamedsl.errors import DivergedError
+from gamedsl.errors import DivergedError, ExitCode, UsageError
+from gamedsl.training import monitors
 from gamedsl.training.session import Session, default_directory
 
 
 def solve(
-    file: Annotated[Path, typer.Argument(help="The .game file.", show_default=False)],
+    file: Annotated[Optional[Path], typer.Argument(help="The .game file (omit with --resume).", show_default=False)] = None,
     solver: Annotated[Optional[str], typer.Option("--solver", "-s", help="Solver name; see `gamedsl solvers`.")] = None,
     sets: Annotated[
         Optional[list[str]],
         typer.Option("--set", help="Override a setting: key=value, e.g. solver.gamma=1 or optimizer=adam(lr=1e-3). Repeatable."),
     ] = None,
-    steps: Annotated[Optional[int], typer.Option(help="Number of solver steps.", min=0)] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Total number of solver steps.", min=0)] = None,
     batch: Annotated[Optional[int], typer.Option(help="Batch size.", min=1)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for initialisation and sampling.", min=0)] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="float32 or float64.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<game>-<solver>-<time>).")] = None,
+    logdir: Annotated[Optional[Path], typer.Option(help="TensorBoard directory (default: the run directory).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this run directory from its checkpoint.")] = None,
+    spectrum_every: Annotated[
+        Optional[int], typer.Option("--spectrum-every", help="Eigenvalues of v' and w' every N steps (0: never).", min=0)
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Compile FILE to PyTorch and solve it with the chosen solver.
 
     Settings come from the file's `solve { }` block, then `--set`, then the explicit flags.
-    The run directory receives config.json, params/ (state dicts), samples.npy and
-    metrics.json; the summary is printed on stdout.
+    The run directory receives config.json, checkpoint.pt (every checkpoint_every steps and
+    at the end), params/ (state dicts), samples.npy, metrics.json and TensorBoard logs
+    (`tensorboard --logdir runs`). Ctrl-C or SIGTERM saves a checkpoint first; continue with
+    `gamedsl solve --resume RUN_DIR`. A non-finite utility, gradient or parameter stops the
+    run (exit 6) and keeps the last good checkpoint.
     """
-    overrides = [parse_override(text) for text in sets or []]
-    game = gamedsl.load(file, divergence_overrides(overrides))
-    for warning in game.warnings:
-        err.print(warning.render(), markup=False)
-    flags = {"solver": solver, "steps": steps, "batch": batch, "seed": seed, "device": device, "dtype": dtype}
-    config = resolve(game.settings, overrides, flags)
-    for note in config.notes:
-        err.print(f"note: {note}", markup=False)
-    directory = out_dir or default_directory(game, config)
-    session = Session.create(game, config, directory)
-    session.write_config()
-    err.print(f"run directory: {directory}", markup=False)
+    if resume is not None:
+        given = {"FILE": file, "--solver": solver, "--set": sets, "--batch": batch, "--seed": seed, "--device": device, "--dtype": dtype, "--out": out_dir}
+        clash = [name for name, value in given.items() if value]
+        if clash:
+            raise UsageError(f"--resume continues a run with its own settings; drop {', '.join(clash)}", hint="only --steps, --logdir, --spectrum-every and --quiet apply")
+        session = Session.resume(resume, steps)
+        if spectrum_every is not None:
+            session.config = _replace(session.config, spectrum_every=spectrum_every)
+        err.print(f"resuming {resume} at step {session.run.step_count:,} of {session.config.steps:,}", markup=False)
+    else:
+        if file is None:
+            raise UsageError("give a .game file, or --resume RUN_DIR", hint="for example: gamedsl solve games/mog.game")
+        overrides = [parse_override(text) for text in sets or []]
+        game = gamedsl.load(file, divergence_overrides(overrides))
+        for warning in game.warnings:
+            err.print(warning.render(), markup=False)
+        flags = {"solver": solver, "steps": steps, "batch": batch, "seed": seed, "device": device, "dtype": dtype, "spectrum_every": spectrum_every}
+        config = resolve(game.settings, overrides, flags)
+        for note in config.notes:
+            err.print(f"note: {note}", markup=False)
+        session = Session.create(game, config, out_dir or default_directory(game, config))
+        session.write_config()
+        err.print(f"run directory: {session.directory}", markup=False)
+    result = _train(session, logdir or session.directory, resumed=resume is not None, quiet=quiet)
+    _finish(session, result)
 
-    progress = _Progress(session, config.steps, quiet)
-    with progress:
-        result = session.train(config.steps, callbacks=[progress.update], record_every=max(1, min(100, config.steps // 100 or 1)))
-    metrics = session.evaluate()
-    summary = session.write_outputs(result, metrics)
-    print_summary(session, result, summary)
+
+def _replace(config, **changes):
+    from dataclasses import replace
+
+    return replace(config, **changes)
+
+
+def _train(session: Session, logdir: Path, resumed: bool, quiet: bool):
+    board = monitors.TensorBoard(session, logdir, purge_step=session.run.step_count if resumed else None)
+    pictures = monitors.Pictures(session, board)
+    interrupts = monitors.Interrupts()
+    callbacks = [monitors.Checkpoints(session), interrupts]
+    if pictures.active:
+        callbacks.append(pictures)
+        if not resumed:
+            pictures.snapshot(0)
+    if session.config.spectrum_every:
+        callbacks.append(monitors.Spectra(session, board))
+    try:
+        with monitors.ProgressBar(session, session.config.steps, err, quiet) as bar, interrupts:
+            result = session.train([bar, board, *callbacks])
+    finally:
+        board.close()
+    session.interrupted = interrupts.received
+    return result
+
+
+def _finish(session: Session, result) -> None:
     if result.status == "diverged":
-        raise DivergedError(f"the run diverged: {result.message}", hint="lower the learning rate, or try --solver consensus")
-
-
-class _Progress:
-    """A rich progress bar on stderr: step, steps/s, each player's utility and |v|."""
-
-    def __init__(self, session: Session, total: int, quiet: bool):
-        self.run = session.run
-        self.names = self.run.player_names
-        self.every = max(1, total // 200)
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[stats]}"),
-            console=err,
-            disable=quiet,
-            transient=False,
+        saved = session.directory / "checkpoint.pt"
+        kept = f"the last good checkpoint is {saved}" if saved.exists() else "no checkpoint had been written yet"
+        raise DivergedError(f"the run diverged: {result.message}; {kept}", hint="lower the learning rate, or try --solver consensus")
+    session.run.check_parameters()
+    session.save_checkpoint()
+    summary = session.write_outputs(result, session.evaluate())
+    print_summary(session, result, summary)
+    if session.interrupted:
+        err.print(
+            f"{session.interrupted}: stopped at step {result.steps:,}; checkpoint saved to {session.directory / 'checkpoint.pt'}\n"
+            f"resume with: gamedsl solve --resume {session.directory}",
+            markup=False,
         )
-        self.task = self.bar.add_task(session.config.solver, total=total, rate="", stats="")
-        self.start = time.perf_counter()
-        self.first = self.run.step_count
-
-    def __enter__(self):
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.bar.__exit__(*exc)
-
-    def update(self, run, info) -> bool:
-        if run.step_count % self.every == 0:
-            elapsed = time.perf_counter() - self.start
-            rate = (run.step_count - self.first) / elapsed if elapsed else 0.0
-            norms = run.norms(info.field)
-            stats = "  ".join(f"u_{n}={float(u):+.4f}" for n, u in zip(self.names, info.utilities))
-            stats += f"  |v|={float(sum(x * x for x in norms)) ** 0.5:.3g}"
-            self.bar.update(self.task, completed=run.step_count - self.first, rate=f"{rate:,.0f} steps/s", stats=stats)
-        return False
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
 
 
 def print_summary(session: Session, result, summary: dict) -> None:
-    table = Table(title=f"{session.game.name}: {session.config.solver} — {result.status} after {result.steps:,} steps")
+    status = "interrupted" if session.interrupted else result.status
+    table = Table(title=f"{session.game.name}: {session.config.solver} — {status} after {result.steps:,} steps")
     table.add_column("player")
     table.add_column("utility", justify="right")
     table.add_column("|v_i|", justify="right")
@@ -117,13 +133,11 @@ def print_summary(session: Session, result, summary: dict) -> None:
         rkl = mixture["reverse_kl"]
         out.print(
             f"modes {mixture['modes']}/{mixture['modes_total']}, high quality {100 * mixture['high_quality']:.1f} %, "
-            f"reverse KL {'inf' if rkl is None or rkl == float('inf') else f'{rkl:.3f}'} "
-            f"({mixture['samples']:,} samples, PacGAN protocol)",
+            f"reverse KL {'inf' if rkl is None else f'{rkl:.3f}'} ({mixture['samples']:,} samples, PacGAN protocol)",
             markup=False,
         )
-    out.print(f"outputs: {session.directory}", markup=False)
+    out.print(f"outputs: {session.directory}   (tensorboard --logdir {session.directory.parent})", markup=False)
 
 
 def _fmt(value) -> str:
     return "—" if value is None else f"{value:.4g}"
-

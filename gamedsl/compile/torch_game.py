@@ -125,8 +125,9 @@ class TorchGame(nn.Module):
     def utility(self, index: int, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self._single[index](batch)[0]
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        return self._utilities(batch)
+    def forward(self, batch: dict[str, torch.Tensor], player: int | None = None):
+        """All utilities, or only `player`'s (what torch.func.functional_call evaluates)."""
+        return self._utilities(batch) if player is None else self._single[player](batch)[0]
 
     # ---- reproducibility
     def rng_state(self) -> dict[str, list[torch.Tensor]]:
@@ -138,6 +139,14 @@ class TorchGame(nn.Module):
                 g.set_state(s)
 
     # ---- samples of the model and of the data (fresh, fixed streams: training is unaffected)
+    def draw_batch(self, stream: str) -> dict[str, torch.Tensor]:
+        """A batch like `sample()`, from the fixed stream `stream` instead of the training streams."""
+        batch = {}
+        for name, sampler in self.samplers.items():
+            g = torch.Generator().manual_seed(derive_seed(self.seed, stream, name))
+            batch[name] = sampler.sample(self.batch_size, g, self.dtype).to(self.device)
+        return batch
+
     def draw(self, which: str, n: int, stream: str = "eval") -> torch.Tensor | None:
         """n samples of the `real` or `fake` side of the game's divergence, from a fixed stream.
 

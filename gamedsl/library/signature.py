@@ -63,11 +63,11 @@ class Kind:
 def describe_value(value: ast.Value) -> str:
     match value:
         case ast.NumberValue(text=text):
-            return f"the number {text}"
+            return f"the number {text if len(text) <= 30 else text[:27] + '...'}"
         case ast.BoolValue(value=b):
             return "true" if b else "false"
         case ast.StringValue(value=s):
-            return f'the string "{s}"'
+            return f'the string "{s if len(s) <= 30 else s[:27] + "..."}"'
         case ast.IdentValue(name=n):
             return f"the name '{n}'"
         case ast.ListValue(items=items):

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from gamedsl.errors import GameCheckError, GameError, GameWarning, LimitError, Source, Span
+from gamedsl.errors import GameCheckError, GameError, GameWarning, LimitError, Source, Span, UsageError
 from gamedsl.library.functions import FUNCTIONS
 from gamedsl.library.networks import BUILDERS
 from gamedsl.library.signature import close_match, normalize_shape, show_shape, suggest
@@ -92,7 +92,9 @@ class _Checker:
 
     def run(self) -> CheckedGame:
         self.declare_names()
-        for decl in self.file.decls:
+        self.check_overrides()
+        # lets last: a let may use any name, including those declared after it
+        for decl in sorted(self.file.decls, key=lambda d: isinstance(d, ast.LetDecl)):
             self.declaration(decl)
         players = self.players()
         self.check_ownership(players)
@@ -242,10 +244,12 @@ class _Checker:
     def alias(self, decl: ast.AliasDecl) -> str:
         target = self.overrides.get(decl.name, decl.target.id)
         span = decl.target.span
+        via = decl.name if decl.name in self.overrides else None  # the alias whose --set gave `target`
         seen = [decl.name]
         while target in self.decls and isinstance(self.decls[target], ast.AliasDecl) and target not in seen:
             seen.append(target)
             nxt = self.decls[target]
+            via = target if target in self.overrides else None
             target, span = self.overrides.get(target, nxt.target.id), nxt.target.span
         if target in seen:
             cycle = " -> ".join(seen[seen.index(target) :] + [target])
@@ -257,8 +261,18 @@ class _Checker:
         known = set(self.stdlib) | {n for n, d in self.decls.items() if isinstance(d, ast.DivergenceDecl)}
         if target not in known:
             what = f"{_describe_decl(self.decls[target])}, not a divergence" if target in self.decls else "not a divergence"
+            if via is not None:  # the name came from the command line: point there
+                raise _override_error(via, target, f"'{target}' is {what}", suggest(target, known, "divergences"), value=True)
             raise GameCheckError(f"'{target}' is {what}", span=span, hint=suggest(target, known, "divergences"))
         return target
+
+    def check_overrides(self) -> None:
+        """Every `--set divergence.NAME=...` must name a divergence alias of this game."""
+        aliases = [name for name, decl in self.decls.items() if isinstance(decl, ast.AliasDecl)]
+        for name, target in self.overrides.items():
+            if name not in aliases:
+                hint = suggest(name, aliases, "its aliases") or "declare one in the game, e.g. divergence objective = gan"
+                raise _override_error(name, target, f"the game has no divergence alias '{name}'", hint, value=False)
 
     def let(self, name: str) -> ir.Node:
         """The IR of a let. The lets it uses are checked first, in an order found without
@@ -275,7 +289,7 @@ class _Checker:
     def let_order(self, name: str) -> list[str]:
         """`name` and the unchecked lets it uses, each after the lets it uses (iterative DFS)."""
         order: list[str] = []
-        done: set[str] = set(self.lets)
+        done: set[str] = set()  # finished in this call; self.lets holds those finished before
         path: list[str] = [name]
         pending = [iter(self.let_uses(name))]
         while pending:
@@ -286,7 +300,7 @@ class _Checker:
                 done.add(finished)
                 order.append(finished)
                 continue
-            if dependency in done:
+            if dependency in done or dependency in self.lets:
                 continue
             if dependency in path:
                 cycle = " -> ".join(path[path.index(dependency) :] + [dependency])
@@ -748,6 +762,13 @@ def _number(value: ast.Value, what: str) -> float:
     if not isinstance(value, ast.NumberValue):
         raise GameCheckError(f"{what} must be numbers", span=value.span)
     return float(value.value)
+
+
+def _override_error(alias: str, target: str, message: str, hint: str | None, value: bool) -> UsageError:
+    """An error in `--set divergence.ALIAS=TARGET`, pointing at the target or at the alias."""
+    text = f"divergence.{alias}={target}"
+    start, end = (len(text) - len(target) + 1, len(text) + 1) if value else (12, 12 + len(alias))
+    return UsageError(message, span=Span(1, start, 1, end), hint=hint, source=Source("--set", text))
 
 
 def _describe_decl(decl) -> str:

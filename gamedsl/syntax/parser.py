@@ -22,6 +22,7 @@ from gamedsl.syntax.messages import EXAMPLES, describe_expected, describe_found,
 
 MAX_BYTES = 1 << 20  # a .game file is a page of text; one MiB is far beyond any real game
 MAX_DEPTH = 100  # nesting of expressions and values; real games stay under 15
+MAX_NAME = 200  # characters in a name; messages quote names, so they must stay readable
 
 
 @lru_cache(maxsize=1)
@@ -146,7 +147,8 @@ def parse_text(text: str, path: str = "<text>") -> ast.GameFile:
 
 
 def _check_depth(tree: Tree, source: Source) -> None:
-    """Iteratively measure nesting so that later recursive passes can never overflow."""
+    """Iteratively measure nesting so that later recursive passes can never overflow, and
+    refuse names too long to quote in a message."""
     stack = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
@@ -159,6 +161,14 @@ def _check_depth(tree: Tree, source: Source) -> None:
                 source=source,
             )
         stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+        for child in node.children:
+            if isinstance(child, Token) and child.type == "NAME" and len(child) > MAX_NAME:
+                raise LimitError(
+                    f"a name is too long ({len(child):,} characters; the limit is {MAX_NAME})",
+                    span=_tok(child),
+                    hint="use a shorter name",
+                    source=source,
+                )
 
 
 def _syntax_error(exc: UnexpectedInput, source: Source) -> GameSyntaxError:
@@ -180,6 +190,13 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> GameSyntaxError:
             f"the declaration before '{keyword}' is incomplete",
             span=_tok(keyword),
             hint=f"'{keyword}' starts a new declaration, so a value or an expression is missing before it",
+            source=source,
+        )
+    if isinstance(exc, UnexpectedToken) and token.type == "STRING" and "E" in (exc.accepts or exc.expected):
+        return GameSyntaxError(
+            "a string cannot be used in an expression",
+            span=_tok(token),
+            hint="strings appear only in descriptions and in arguments of builders, sources and solve settings",
             source=source,
         )
     label = _match_example(exc)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +25,19 @@ from gamedsl.metrics.mixture import mixture_metrics
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame
 from gamedsl.library.sources import SOURCES
+from gamedsl.training import checkpoint
+
+
+SMALL_GAME = 100_000  # parameters; below this, extra intra-op threads only add contention
+
+
+def set_threads(threads: int, parameters: int) -> None:
+    """Tiny networks gain nothing from intra-op parallelism and lose a lot when cores are
+    busy, so small games run on one thread unless the user asks otherwise."""
+    if threads:
+        torch.set_num_threads(threads)
+    elif parameters < SMALL_GAME and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
 
 
 def default_directory(game: CheckedGame, config: RunConfig, root: Path = Path("runs")) -> Path:
@@ -43,7 +57,7 @@ class Session:
     directory: Path
     torch_game: TorchGame
     run: solvers.Run
-    extras: dict = field(default_factory=dict)
+    interrupted: str | None = None  # the signal that stopped the run, if any
 
     @classmethod
     def create(cls, game: CheckedGame, config: RunConfig, directory: Path, shards: int = 1, shard_ids=None, reduce=None):
@@ -56,17 +70,66 @@ class Session:
             shards=shards,
             shard_ids=shard_ids,
         )
+        set_threads(config.threads, sum(p.numel() for p in torch_game.parameters()))
         run = solvers.Run(torch_game, config.make_solver(), config.make_optimizer(), reduce=reduce)
         return cls(game, config, Path(directory), torch_game, run)
 
-    def train(self, steps: int, callbacks: Sequence = (), record_every: int = 100) -> solvers.Result:
+    @classmethod
+    def resume(cls, directory: Path, steps: int | None = None) -> "Session":
+        """Rebuild a run from its directory: the game source and configuration saved in
+        config.json, the state in checkpoint.pt. `steps` changes the total to run to."""
+        from gamedsl.errors import CheckpointError, Source
+        from gamedsl.semantics.checker import check_source
+
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / "config.json").read_text())
+            source = Source(meta["file"], meta["source"])
+            settings = dict(meta["config"])
+        except FileNotFoundError:
+            raise CheckpointError(f"{directory} is not a run directory (no config.json)", hint="pass the --out directory of a run") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{directory}/config.json is damaged ({exc})") from None
+        if steps is not None:
+            settings["steps"] = steps
+        try:
+            config = RunConfig(**settings)
+        except TypeError as exc:
+            raise CheckpointError(f"{directory} was written by another version of gamedsl ({exc})") from None
+        game = check_source(source, config.divergences)
+        session = cls.create(game, config, directory)
+        data = checkpoint.load(directory / checkpoint.FILENAME, checkpoint.fingerprint(source.text))
+        try:
+            session.run.load_state_dict(data["run"])
+            session.torch_game.set_rng_state(data["rng"])
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+            raise CheckpointError(f"the checkpoint in {directory} does not fit this game ({exc})") from None
+        return session
+
+    def save_checkpoint(self) -> Path:
+        path = self.directory / checkpoint.FILENAME
+        checkpoint.save(
+            path,
+            {
+                "game": self.game.name,
+                "fingerprint": checkpoint.fingerprint(self.game.source.text),
+                "config": self.config.as_dict(),
+                "step": self.run.step_count,
+                "run": self.run.state_dict(),
+                "rng": self.torch_game.rng_state(),
+            },
+        )
+        return path
+
+    def train(self, callbacks: Sequence = ()) -> solvers.Result:
+        """Run until the configured total number of steps (a resumed run continues)."""
         return solvers.solve(
             self.torch_game,
             self.run.solver,
             self.run.engine.optimizer,
-            steps,
+            max(0, self.config.steps - self.run.step_count),
             callbacks=callbacks,
-            record_every=record_every,
+            record_every=self.config.log_every,
             run=self.run,
         )
 

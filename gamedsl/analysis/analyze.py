@@ -1,0 +1,192 @@
+"""`gamedsl analyze`: the whole analysis of one game, from its checked form to a report.
+
+compile (sympy) -> v, v' -> stationary points -> at each: spectrum of v', Nash test, Lemma 4
+for SimGA and for consensus, each solver's F'(x-bar) and its spectral radius -> optionally,
+runs of every solver near every point (verify.py). All symbolic work runs under one overall
+time limit, and each step under its own, after which the analysis falls back to numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+import solvers
+from gamedsl.analysis import limits, linearize, nash, stability, stationary
+from gamedsl.analysis.field import Field, display_forms
+from gamedsl.compile.sympy_game import SymbolicGame, compile_game, number
+from gamedsl.errors import LimitError, UsageError
+from gamedsl.semantics.model import CheckedGame
+
+
+@dataclass
+class Options:
+    h: float | None = None
+    gamma: float | None = None
+    beta: float | None = None
+    time_limit: float = 60.0  # seconds for all symbolic work
+    seed: int = 0
+
+
+@dataclass
+class Settings:
+    """The step, gamma and beta the predictions are made for, and each solver's parameters."""
+
+    h: float
+    gamma: float  # for the consensus section
+    beta: float
+    optimizer: str  # the file's optimizer (the analysis assumes sgd)
+    solver: str  # the file's solver
+    solver_params: dict[str, dict[str, Any]]  # every registered solver -> its parameters here
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PointAnalysis:
+    point: stationary.StationaryPoint
+    J: np.ndarray
+    J_exact: sp.Matrix | None
+    spectrum: stability.Spectrum
+    nash: nash.NashResult
+    simga: stability.StepBound
+    consensus_spectrum: stability.Spectrum
+    consensus: stability.StepBound
+    consensus_formula: stability.ConsensusFormula | None
+    linearizations: list[linearize.Linearization]
+    observations: dict[str, Any] = field(default_factory=dict)  # solver -> verify.Observation
+    verdicts: dict[str, Any] = field(default_factory=dict)  # solver -> verify.Verdict
+    torch_check: float | None = None  # max |v'_torch - v'_sympy| at the point (with --verify)
+
+
+@dataclass
+class Analysis:
+    spec: CheckedGame
+    game: SymbolicGame
+    field: Field
+    settings: Settings
+    zero_sum: nash.ZeroSum
+    search: stationary.Search
+    points: list[PointAnalysis]
+    notes: list[str] = field(default_factory=list)
+    verified: bool = False
+    v_display: list[sp.Expr] = field(default_factory=list)  # shorter forms of v and v' for people
+    J_display: list[sp.Expr] = field(default_factory=list)  # row-major
+
+    @property
+    def agreed(self) -> bool:
+        return all(v.agree is not False for p in self.points for v in p.verdicts.values())
+
+
+def resolve_settings(spec: CheckedGame, options: Options) -> Settings:
+    from gamedsl.config import resolve
+
+    config = resolve(spec.settings, [], {})
+    notes = []
+    opt, opt_params = config.optimizer, config.optimizer_params
+    h = options.h
+    if h is None:
+        h = opt_params.get("lr")
+        if h is None:
+            h = next(s.default for s in solvers.optimizers.OPTIMIZERS.describe(opt) if s.name == "lr")
+    if not h > 0:
+        raise UsageError(f"--h must be positive, got {h}")
+    if opt != "sgd":
+        notes.append(f"the game's optimizer is {opt}; the analysis assumes plain steps sgd(lr={h:g})")
+    file_params = config.solver_params
+    gamma = options.gamma if options.gamma is not None else file_params.get("gamma")
+    beta = options.beta if options.beta is not None else file_params.get("beta")
+    if gamma is not None and gamma < 0:
+        raise UsageError(f"--gamma must be non-negative, got {gamma}")
+    if beta is not None and not -1 < beta < 1:
+        raise UsageError(f"--beta must lie in (-1, 1), got {beta}")
+    per_solver: dict[str, dict[str, Any]] = {}
+    known = [name for name in linearize.REGISTRY if name in solvers.available()]
+    for name in known + [name for name in solvers.available() if name not in known]:
+        params = {}
+        for spec_ in solvers.describe(name):
+            value = spec_.default
+            if name == config.solver and spec_.name in file_params:
+                value = file_params[spec_.name]
+            if spec_.name == "gamma" and gamma is not None:
+                value = float(gamma)
+            elif spec_.name == "beta" and beta is not None:
+                value = float(beta)
+            params[spec_.name] = value
+        per_solver[name] = params
+    consensus_gamma = per_solver.get("consensus", {}).get("gamma", gamma if gamma is not None else 10.0)
+    momentum_beta = per_solver.get("momentum", {}).get("beta", beta if beta is not None else 0.5)
+    return Settings(float(h), float(consensus_gamma), float(momentum_beta), opt, config.solver, per_solver, notes)
+
+
+def initial_point(spec: CheckedGame, seed: int) -> np.ndarray | None:
+    """Where `gamedsl solve` starts: a natural first guess for the numerical search."""
+    from gamedsl.analysis.verify import flat, torch_game
+
+    return flat(torch_game(spec, seed)).numpy()
+
+
+def analyze(spec: CheckedGame, options: Options | None = None) -> Analysis:
+    options = options or Options()
+    settings = resolve_settings(spec, options)
+    hint = f"allow more with --time-limit, or use `gamedsl spectrum {spec.source.path}` for the numerical spectrum"
+    with limits.time_limit(options.time_limit, "the symbolic analysis", hint=hint):
+        game = compile_game(spec)
+        fld = Field.of(game)
+        kind = nash.zero_sum(game.utilities, game.symbols, seconds=min(3.0, limits.remaining()))
+        start = initial_point(spec, options.seed)
+        budget = max(1.0, min(10.0, limits.remaining() / 3))
+        search = stationary.find(fld, [start] if start is not None else [], seconds=budget, seed=options.seed)
+        points = [analyze_point(fld, p, settings, kind) for p in search.points]
+        shown = display_forms([*fld.v, *fld.J], seconds=min(3.0, limits.remaining()))
+    analysis = Analysis(spec, game, fld, settings, kind, search, points, list(settings.notes))
+    analysis.v_display, analysis.J_display = shown[: fld.n], shown[fld.n :]
+    if not points:
+        analysis.notes.append("no stationary point was found, so there is nothing to linearise")
+    return analysis
+
+
+def analyze_point(fld: Field, point: stationary.StationaryPoint, settings: Settings, kind: nash.ZeroSum) -> PointAnalysis:
+    J_exact = None
+    if point.exact is not None:
+        try:
+            with limits.time_limit(min(5.0, limits.remaining()), "v' at the point, exactly"):
+                J_exact = fld.J_exact(point.exact)
+        except LimitError:
+            J_exact = None
+    J = np.array(J_exact.evalf(20).tolist(), dtype=float) if J_exact is not None else fld.J_at(point.x)
+    spec_v = stability.spectrum(J, J_exact, seconds=min(5.0, limits.remaining()))
+    players = list(fld.game.players)
+    result = nash.classify(J, J_exact, fld.blocks, players, kind)
+    gamma = settings.gamma
+    C = stability.consensus_matrix(J, gamma)
+    C_exact = stability.consensus_matrix(J_exact, number(gamma)) if J_exact is not None else None
+    spec_c = stability.spectrum(C, C_exact, seconds=min(5.0, limits.remaining()))
+    formula = stability.consensus_formula(J_exact, seconds=min(3.0, limits.remaining())) if J_exact is not None else None
+    lins = [
+        linearize.linearize(name, J, fld.blocks, players, settings.h, params)
+        for name, params in settings.solver_params.items()
+    ]
+    return PointAnalysis(
+        point, J, J_exact, spec_v, result, stability.lemma4(spec_v), spec_c, stability.lemma4(spec_c), formula, lins
+    )
+
+
+def verify(analysis: Analysis, steps: int = 2000, seed: int = 0) -> None:
+    """Run every solver near every stationary point and compare with the prediction."""
+    from gamedsl.analysis import verify as check
+
+    for pa in analysis.points:
+        game = check.torch_game(analysis.spec, seed)
+        _, J_torch = check.torch_v_and_J(game, pa.point.x)
+        pa.torch_check = float(np.max(np.abs(J_torch - pa.J), initial=0.0))
+        for lin in pa.linearizations:
+            if not lin.known:
+                pa.verdicts[lin.solver] = check.compare(lin, check.Observation(lin.solver, "error", None, 0, 0, 0, 0))
+                continue
+            obs = check.observe(analysis.spec, pa.point.x, lin.solver, lin.params, analysis.settings.h, steps, seed)
+            pa.observations[lin.solver] = obs
+            pa.verdicts[lin.solver] = check.compare(lin, obs)
+    analysis.verified = True

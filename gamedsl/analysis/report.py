@@ -1,0 +1,358 @@
+"""How an analysis is shown: rich text for people, and a JSON object for programs.
+
+The JSON form (`gamedsl analyze --json`) is documented in docs/analysis.md. Exact values
+are sympy's text (`-1/2`, `sqrt(3)/2`, `-gamma + I`); numbers are floats; an infinite q or a
+missing step bound is null.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from gamedsl.analysis.analyze import Analysis, PointAnalysis
+from gamedsl.analysis.stability import StepBound
+from gamedsl.compile.sympy_game import readable
+
+MAX_SHOWN = 90  # characters of an exact value worth showing to a person
+SCHEMA_VERSION = 1
+
+
+# ---- formatting helpers ------------------------------------------------------------------------
+
+
+def _num(x: float | None, digits: int = 6) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float) and math.isinf(x):
+        return "∞"
+    if x == 0:
+        return "0"
+    return f"{x:.{digits}g}"
+
+
+def _complex(z: complex, digits: int = 6) -> str:
+    re_, im = z.real, z.imag
+    if abs(im) <= 1e-14 * max(1.0, abs(re_)):
+        return _num(float(re_), digits)
+    if abs(re_) <= 1e-14 * max(1.0, abs(im)):
+        return f"{_num(float(im), digits)}i"
+    return f"{_num(float(re_), digits)}{'+' if im >= 0 else '−'}{_num(abs(float(im)), digits)}i"
+
+
+def _i(text: str) -> str:
+    """sympy's imaginary unit I as i (eigenvalues hold no symbol named I)."""
+    return re.sub(r"\bI\b", "i", text)
+
+
+def _exact(expr: sp.Basic | None) -> str | None:
+    if expr is None:
+        return None
+    text = _i(readable(expr))
+    return text if len(text) <= MAX_SHOWN else None
+
+
+def _eigen_text(values: np.ndarray, exact: list | None) -> str:
+    if exact is not None:
+        texts = [_exact(e) for e in exact]
+        if all(texts):
+            return ", ".join(texts) + "  (≈ " + ", ".join(_complex(z, 4) for z in values) + ")"
+    return ", ".join(_complex(z) for z in values)
+
+
+def _bound_text(bound: StepBound) -> str:
+    if not bound.stable:
+        return f"no step size works: {bound.reason}"
+    exact = _exact(bound.h_max_exact)
+    text = f"h < {exact} ≈ {_num(bound.h_max)}" if exact and exact != _num(bound.h_max) else f"h < {_num(bound.h_max)}"
+    return text
+
+
+def _q_text(bound: StepBound) -> str:
+    exact = _exact(bound.q_exact)
+    if exact and not math.isinf(bound.q) and exact != _num(bound.q):
+        return f"q = {exact} ≈ {_num(bound.q)}"
+    return f"q = {_num(bound.q)}"
+
+
+def _point_text(analysis: Analysis, pa: PointAnalysis) -> str:
+    names = [str(s) for s in analysis.game.symbols]
+    if pa.point.exact is not None:
+        values = [_exact(e) or _num(float(x)) for e, x in zip(pa.point.exact, pa.point.x)]
+    else:
+        values = [_num(float(x), 8) for x in pa.point.x]
+    return ", ".join(f"{n} = {v}" for n, v in zip(names, values))
+
+
+# ---- human output --------------------------------------------------------------------------------
+
+
+def render(analysis: Analysis, console: Console) -> None:
+    game, settings = analysis.game, analysis.settings
+    spec = analysis.spec
+    kind = analysis.zero_sum
+    console.print(
+        f"[bold]{escape(spec.source.path)}[/]: game [bold]{escape(spec.name)}[/] — {len(game.players)} players, "
+        f"{len(game.symbols)} parameters, {kind.kind}" + (" (numerical check)" if kind.method == "numerical" else "")
+    )
+    for name, block in zip(game.players, game.blocks):
+        symbols = ", ".join(str(s) for s in game.symbols[block])
+        console.print(f"  player [bold]{escape(name)}[/] controls {escape(symbols)}", highlight=False)
+    console.print(
+        f"  predictions for sgd steps h = {_num(settings.h)}, consensus/smoothing gamma = {_num(settings.gamma)}, "
+        f"momentum beta = {_num(settings.beta)}",
+        markup=False,
+    )
+    for note in analysis.notes:
+        console.print(f"  note: {note}", markup=False)
+
+    console.print("\n[bold]Gradient vector field v[/] (eq. 5): v_i = d u_i / d x_i, each player's own gradient")
+    owner = {k: game.players[game.player_of(k)] for k in range(len(game.symbols))}
+    for k, (s, e) in enumerate(zip(game.symbols, analysis.v_display or analysis.field.v)):
+        console.print(f"  v[{s}] = {readable(e)}    (player {owner[k]})", markup=False)
+    console.print("\n[bold]Jacobian v'[/] (eq. 6): " + escape("v'[i, j] = d v_i / d x_j"))
+    J = analysis.field.J
+    if analysis.J_display:
+        J = sp.Matrix(J.shape[0], J.shape[1], analysis.J_display)
+    _print_matrix(J, list(game.symbols), console)
+
+    search = analysis.search
+    how = {
+        "complete": "exact solution of a polynomial system: these are all of them",
+        "solved": "sympy.solve, completed by a numerical search",
+        "skipped": "numerical search",
+        "timed out": "numerical search (the exact solve timed out)",
+        "failed": "numerical search (sympy could not solve)",
+    }[search.exact]
+    console.print(f"\n[bold]Stationary points[/] (v = 0): {len(analysis.points)} found by {how}")
+    for note in search.notes:
+        console.print(f"  note: {note}", markup=False)
+    for text in search.continua:
+        console.print(f"  continuum: {text}", markup=False)
+
+    for k, pa in enumerate(analysis.points, 1):
+        _render_point(analysis, k, pa, console)
+    if analysis.verified:
+        verdicts = [v for pa in analysis.points for v in pa.verdicts.values() if v.agree is not None]
+        bad = sum(1 for v in verdicts if not v.agree)
+        line = f"\nverification: {len(verdicts) - bad} of {len(verdicts)} predictions agree with the runs"
+        console.print(f"[bold]{line.strip()}[/]" if not bad else f"[bold red]{line.strip()}[/]")
+
+
+def _print_matrix(J: sp.Matrix, symbols: list, console: Console) -> None:
+    n = J.shape[0]
+    texts = [[readable(J[i, j]) for j in range(n)] for i in range(n)]
+    if n <= 6 and max((len(t) for row in texts for t in row), default=0) <= 24:
+        width = max(len(t) for row in texts for t in row)
+        for i, row in enumerate(texts):
+            left, right = ("⎡", "⎤") if i == 0 else ("⎣", "⎦") if i == n - 1 else ("⎢", "⎥")
+            if n == 1:
+                left, right = "[", "]"
+            console.print("  " + left + "  ".join(t.rjust(width) for t in row) + right, markup=False)
+        return
+    shown = 0
+    for i in range(n):
+        for j in range(n):
+            if J[i, j] != 0:
+                console.print(f"  v'[{symbols[i]}, {symbols[j]}] = {texts[i][j]}", markup=False)
+                shown += 1
+                if shown >= 60:
+                    console.print("  … (the rest with --json)", markup=False)
+                    return
+    if not shown:
+        console.print("  0", markup=False)
+
+
+def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Console) -> None:
+    console.print(f"\n[bold]Point {k}[/] " + escape(f"[{pa.point.method}]: {_point_text(analysis, pa)}"), highlight=False)
+    console.print(f"  eigenvalues of v': {_eigen_text(pa.spectrum.values, pa.spectrum.exact)}", markup=False)
+    nash = pa.nash
+    console.print(f"  Nash: {nash.classification}", markup=False)
+    for check in nash.players:
+        values = ", ".join(_num(x, 4) for x in check.hessian.eigenvalues)
+        console.print(f"    own Hessian of {check.name}: {check.hessian.kind} (eigenvalues {values})", markup=False)
+    for note in nash.notes:
+        console.print(f"    {note}", markup=False)
+    h = analysis.settings.h
+    if pa.simga.stable:
+        verdict = "converges" if pa.simga.converges_at(h) else "does not converge"
+        console.print(
+            f"  SimGA (Lemma 4): every Re λ < 0, locally convergent for {_bound_text(pa.simga)}; {_q_text(pa.simga)}; "
+            f"at h = {_num(h)} it {verdict}",
+            markup=False,
+        )
+    else:
+        console.print(f"  SimGA (Lemma 4): not locally convergent at any h: {pa.simga.reason}; {_q_text(pa.simga)}", markup=False)
+    gamma = analysis.settings.gamma
+    console.print(
+        f"  consensus, γ = {_num(gamma)}: eigenvalues of v' − γ v'ᵀv': "
+        f"{_eigen_text(pa.consensus_spectrum.values, pa.consensus_spectrum.exact)}",
+        markup=False,
+    )
+    console.print(f"    {_bound_text(pa.consensus)}; {_q_text(pa.consensus)}", markup=False)
+    formula = pa.consensus_formula
+    if formula is not None:
+        eig = ", ".join(t for t in (_exact(e) for e in formula.eigenvalues) if t)
+        bound = _exact(formula.h_max)
+        console.print(f"    in γ: eigenvalues {eig}" + (f"; Lemma 4: h < {bound}" if bound else ""), markup=False)
+
+    table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2))
+    for col, justify in (("solver", "left"), ("parameters", "left"), ("F'(x̄)", "left"), ("ρ(F')", "right"), ("predicted", "left")):
+        table.add_column(col, justify=justify)
+    if analysis.verified:
+        for col, justify in (("observed ρ̂", "right"), ("observed", "left"), ("steps", "right"), ("agree", "left")):
+            table.add_column(col, justify=justify)
+    for lin in pa.linearizations:
+        params = ", ".join(f"{k}={v}" for k, v in lin.params.items() if v != "") or "—"
+        row = [lin.solver, params, lin.formula, _num(lin.radius), lin.prediction if lin.known else lin.note]
+        if analysis.verified:
+            obs, verdict = pa.observations.get(lin.solver), pa.verdicts.get(lin.solver)
+            if obs is None:
+                row += ["—", "—", "—", "—"]
+            else:
+                agree = "—" if verdict.agree is None else ("agree" if verdict.agree else "DISAGREE")
+                row += [_num(obs.rate), obs.status, str(obs.steps), f"{agree}: {verdict.reason}"]
+        table.add_row(*(escape(str(cell)) for cell in row))
+    console.print(f"  one-step maps at h = {_num(h)} (Proposition 3: converges iff ρ < 1, at rate ρ per step):")
+    console.print(table)
+    if pa.torch_check is not None:
+        console.print(f"  torch compilation: max |v'_torch − v'_sympy| = {pa.torch_check:.2e} at this point", markup=False)
+
+
+# ---- JSON ----------------------------------------------------------------------------------------
+
+
+def _f(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _c(z: complex) -> dict[str, float]:
+    return {"re": float(z.real), "im": float(z.imag)}
+
+
+def _s(expr) -> str | None:
+    return None if expr is None else sp.sstr(expr)
+
+
+def _bound(bound: StepBound) -> dict[str, Any]:
+    return {
+        "stable": bound.stable,
+        "h_max": _f(bound.h_max),
+        "h_max_exact": _s(bound.h_max_exact),
+        "q": _f(bound.q),
+        "q_exact": _s(bound.q_exact),
+        "reason": bound.reason or None,
+    }
+
+
+def _spectrum(values: np.ndarray, exact) -> list[dict[str, Any]]:
+    return [{**_c(z), "exact": _s(exact[k]) if exact else None} for k, z in enumerate(values)]
+
+
+def to_json(analysis: Analysis) -> dict[str, Any]:
+    game, settings = analysis.game, analysis.settings
+    symbols = [str(s) for s in game.symbols]
+    return {
+        "schema": SCHEMA_VERSION,
+        "path": analysis.spec.source.path,
+        "game": analysis.spec.name,
+        "players": [
+            {"name": name, "parameters": [str(s) for s in game.symbols[block]]} for name, block in zip(game.players, game.blocks)
+        ],
+        "parameters": symbols,
+        "game_kind": {"kind": analysis.zero_sum.kind, "method": analysis.zero_sum.method},
+        "settings": {
+            "h": settings.h,
+            "gamma": settings.gamma,
+            "beta": settings.beta,
+            "optimizer": settings.optimizer,
+            "solver": settings.solver,
+            "solver_params": settings.solver_params,
+        },
+        "notes": list(analysis.notes),
+        "field": {
+            "utilities": [sp.sstr(u) for u in game.utilities],
+            "v": [sp.sstr(e) for e in analysis.field.v],
+            "jacobian": [[sp.sstr(e) for e in row] for row in analysis.field.J.tolist()],
+        },
+        "stationary": {
+            "exact": analysis.search.exact,
+            "notes": list(analysis.search.notes),
+            "continua": list(analysis.search.continua),
+        },
+        "points": [_point_json(analysis, pa) for pa in analysis.points],
+        "verified": analysis.verified,
+        "agree": analysis.agreed if analysis.verified else None,
+    }
+
+
+def _point_json(analysis: Analysis, pa: PointAnalysis) -> dict[str, Any]:
+    symbols = [str(s) for s in analysis.game.symbols]
+    nash = pa.nash
+    out: dict[str, Any] = {
+        "x": dict(zip(symbols, (float(t) for t in pa.point.x))),
+        "x_exact": dict(zip(symbols, (_s(e) for e in pa.point.exact))) if pa.point.exact is not None else None,
+        "method": pa.point.method,
+        "jacobian": pa.J.tolist(),
+        "jacobian_exact": [[_s(e) for e in row] for row in pa.J_exact.tolist()] if pa.J_exact is not None else None,
+        "eigenvalues": _spectrum(pa.spectrum.values, pa.spectrum.exact),
+        "nash": {
+            "classification": nash.classification,
+            "players": [
+                {"name": c.name, "hessian": c.hessian.kind, "eigenvalues": c.hessian.eigenvalues} for c in nash.players
+            ],
+            "symmetric_part": nash.symmetric_part.kind,
+            "notes": list(nash.notes),
+        },
+        "simga": _bound(pa.simga),
+        "consensus": {
+            "gamma": analysis.settings.gamma,
+            "eigenvalues": _spectrum(pa.consensus_spectrum.values, pa.consensus_spectrum.exact),
+            **_bound(pa.consensus),
+            "in_gamma": {
+                "eigenvalues": [_s(e) for e in pa.consensus_formula.eigenvalues],
+                "h_max": _s(pa.consensus_formula.h_max),
+            }
+            if pa.consensus_formula is not None
+            else None,
+        },
+        "solvers": [],
+        "torch_check": pa.torch_check,
+    }
+    for lin in pa.linearizations:
+        entry: dict[str, Any] = {
+            "solver": lin.solver,
+            "params": lin.params,
+            "jacobian": lin.formula if lin.known else None,
+            "state": lin.state,
+            "spectral_radius": _f(lin.radius),
+            "prediction": lin.prediction,
+            "note": lin.note,
+        }
+        obs, verdict = pa.observations.get(lin.solver), pa.verdicts.get(lin.solver)
+        if obs is not None:
+            entry["observed"] = {
+                "status": obs.status,
+                "rate": _f(obs.rate),
+                "steps": obs.steps,
+                "fitted_steps": obs.fitted,
+                "start_distance": obs.start,
+                "end_distance": obs.end,
+                "message": obs.message or None,
+            }
+        if verdict is not None:
+            entry["agree"] = verdict.agree
+            entry["rate_error"] = _f(verdict.rate_error)
+            entry["verdict"] = verdict.reason
+        out["solvers"].append(entry)
+    return out

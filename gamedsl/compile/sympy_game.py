@@ -1,0 +1,379 @@
+"""A checked game compiled to sympy: exact utilities, the field v (eq. 5) and v' (eq. 6).
+
+The compiler walks the typed IR that the checker produced, exactly as the torch compiler
+does, and builds sympy objects with sympy's constructors: no text is ever parsed, so a
+name in a .game file is only ever the name of a `sympy.Symbol`.
+
+What it can compile is what `gamedsl analyze` can reason about exactly:
+
+- `param`s become real symbols, one per component (`theta`, or `w_0, w_1, ...`);
+- networks whose builder is marked `symbolic` (`linear`) become symbols for their weights
+  and biases (`D_weight`, `D_weight_0_1`, `D_bias_0`), applied as W x + b;
+- data and latent variables with a deterministic source (`dirac(...)`) become their
+  constant value, so `E[...]` of a body that is then constant is the body itself.
+
+Everything else (sampled data, deep networks) raises `OutOfReach`, whose hint points to
+`gamedsl spectrum FILE`, the numerical spectrum.
+
+The symbols are ordered like the torch engine's flattened parameters (players in
+declaration order, each player's controls in order, a network's tensors in
+`module.parameters()` order, row-major), so that v and v' of both compilations can be
+compared entry by entry.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Union
+
+import sympy as sp
+
+from gamedsl.errors import LimitError, OutOfReach
+from gamedsl.library.functions import FUNCTIONS
+from gamedsl.library.networks import BUILDERS
+from gamedsl.library.sources import SOURCES
+from gamedsl.semantics import ir
+from gamedsl.semantics.model import CheckedGame
+
+MAX_SYMBOLS = 100  # parameters of all players together
+MAX_EXACT_BITS = 4096  # rational constants with larger numerators or denominators are kept as floats
+
+Value = Union[sp.Expr, tuple]  # a scalar expression or a tuple of them (a vector)
+
+# ---- the built-in functions ----------------------------------------------------------------
+
+
+def _sum(x: Value) -> sp.Expr:
+    return sp.Add(*x) if isinstance(x, tuple) else x
+
+
+def _mean(x: Value) -> sp.Expr:
+    return sp.Add(*x) / len(x) if isinstance(x, tuple) else x
+
+
+def _norm(x: Value) -> sp.Expr:
+    return sp.sqrt(sp.Add(*(t**2 for t in x))) if isinstance(x, tuple) else sp.Abs(x)
+
+
+def _dot(x: Value, y: Value) -> sp.Expr:
+    if isinstance(x, tuple):
+        return sp.Add(*(a * b for a, b in zip(x, y)))
+    return x * y
+
+
+ELEMENTWISE: dict[str, Callable[[sp.Expr], sp.Expr]] = {
+    "log": sp.log,
+    "exp": sp.exp,
+    "sqrt": sp.sqrt,
+    "softplus": lambda t: sp.log(1 + sp.exp(t)),
+    "sigmoid": lambda t: 1 / (1 + sp.exp(-t)),
+    "tanh": sp.tanh,
+    "relu": lambda t: sp.Max(t, 0),
+    "abs": sp.Abs,
+}
+REDUCTIONS: dict[str, Callable[..., sp.Expr]] = {"sum": _sum, "mean": _mean, "norm": _norm, "dot": _dot}
+SYMPY_FUNCTIONS = {**ELEMENTWISE, **REDUCTIONS}  # a test checks this covers library.functions.FUNCTIONS
+
+
+# ---- symbolic networks ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SymbolicNetwork:
+    """How a `symbolic` builder becomes sympy: its tensors (in `parameters()` order) and its map."""
+
+    tensors: Callable[[dict], list[tuple[str, tuple[int, ...]]]]  # args -> [(tensor name, shape)]
+    apply: Callable[[dict, dict[str, list], list], list]  # (args, tensor symbols, input list) -> output list
+
+
+def _linear_tensors(args: dict) -> list[tuple[str, tuple[int, ...]]]:
+    (n_in,), (n_out,) = args["io"]
+    out = [("weight", (n_out, n_in))]
+    if args["bias"]:
+        out.append(("bias", (n_out,)))
+    return out
+
+
+def _linear_apply(args: dict, tensors: dict[str, list], x: list) -> list:
+    (n_in,), (n_out,) = args["io"]
+    w = tensors["weight"]  # row-major (out, in)
+    b = tensors.get("bias")
+    return [sp.Add(*(w[j * n_in + i] * x[i] for i in range(n_in))) + (b[j] if b else 0) for j in range(n_out)]
+
+
+SYMBOLIC_NETWORKS: dict[str, SymbolicNetwork] = {"linear": SymbolicNetwork(_linear_tensors, _linear_apply)}
+
+
+# ---- the compiled game ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One parameter tensor of a player: a `param`, or a network's weight or bias."""
+
+    control: str  # the name the player controls
+    name: str  # "theta", or "D.weight"
+    shape: tuple[int, ...]
+    symbols: tuple[sp.Symbol, ...]  # row-major
+
+
+@dataclass(frozen=True)
+class SymbolicGame:
+    spec: CheckedGame
+    players: tuple[str, ...]
+    tensors: tuple[Tensor, ...]
+    symbols: tuple[sp.Symbol, ...]  # every parameter, in the torch engine's order
+    blocks: tuple[slice, ...]  # player i's symbols are symbols[blocks[i]]
+    utilities: tuple[sp.Expr, ...]  # what each player maximises
+
+    def field(self) -> sp.Matrix:
+        """v = (grad of u_i with respect to player i's parameters)_i, as a column (eq. 5)."""
+        parts = []
+        for u, block in zip(self.utilities, self.blocks):
+            parts.extend(sp.diff(u, s) for s in self.symbols[block])
+        return sp.Matrix(parts)
+
+    def jacobian(self, field: sp.Matrix | None = None) -> sp.Matrix:
+        """v'(x), the Jacobian of the field (eq. 6 for zero-sum games)."""
+        field = self.field() if field is None else field
+        return field.jacobian(list(self.symbols))
+
+    def player_of(self, index: int) -> int:
+        return next(i for i, b in enumerate(self.blocks) if b.start <= index < b.stop)
+
+
+def compile_game(spec: CheckedGame) -> SymbolicGame:
+    """The sympy form of a checked game; OutOfReach if it has sampled data or deep networks."""
+    check_reach(spec)
+    names = _Names(spec)
+    tensors: list[Tensor] = []
+    env: dict[str, object] = {}  # param -> Value; network -> {tensor: [symbols]}
+    blocks, start = [], 0
+    for player in spec.players:
+        for control in player.controls:
+            if control in spec.params:
+                shape = spec.params[control].shape
+                symbols = names.make(control, shape)
+                tensors.append(Tensor(control, control, shape, symbols))
+                env[control] = symbols if shape else symbols[0]
+            else:
+                net = spec.networks[control]
+                parts = {}
+                for tensor, shape in SYMBOLIC_NETWORKS[net.builder].tensors(net.args):
+                    shape = tuple(shape)
+                    symbols = names.make(f"{control}_{tensor}", shape if math.prod(shape) > 1 else ())
+                    tensors.append(Tensor(control, f"{control}.{tensor}", shape, symbols))
+                    parts[tensor] = list(symbols)
+                env[control] = parts
+        count = sum(len(t.symbols) for t in tensors) - start
+        blocks.append(slice(start, start + count))
+        start += count
+    compiler = _Compiler(spec, env)
+    utilities = tuple(compiler.scalar(p.utility) for p in spec.players)
+    symbols = tuple(s for t in tensors for s in t.symbols)
+    return SymbolicGame(spec, tuple(p.name for p in spec.players), tuple(tensors), symbols, tuple(blocks), utilities)
+
+
+def check_reach(spec: CheckedGame) -> None:
+    """Raise OutOfReach, pointing at the declaration, for what symbolic analysis cannot handle."""
+    path = spec.source.path
+    hint = f"`gamedsl spectrum {path}` computes the spectrum of v' numerically for any game"
+    used = set().union(*(ir.samples(p.utility) for p in spec.players))
+    for name in sorted(used, key=lambda n: spec.samples[n].decl.span.line):
+        sample = spec.samples[name]
+        if SOURCES[sample.source].constant is None:
+            raise OutOfReach(
+                f"the game is out of symbolic reach: {sample.kind} '{name}' is sampled from "
+                f"'{sample.source}', but symbolic analysis needs deterministic data such as dirac(...)",
+                span=sample.decl.source.span,
+                hint=hint,
+                source=spec.source,
+            )
+    for name, net in spec.networks.items():
+        if net.builder not in SYMBOLIC_NETWORKS or not BUILDERS[net.builder].symbolic:
+            raise OutOfReach(
+                f"the game is out of symbolic reach: network '{name}' is built with '{net.builder}', "
+                "but symbolic analysis handles params and small linear(...) networks",
+                span=net.decl.builder.span,
+                hint=hint,
+                source=spec.source,
+            )
+    total = 0
+    for player in spec.players:
+        total += spec.parameter_count(player) or 0
+    if total > MAX_SYMBOLS:
+        raise OutOfReach(
+            f"the game is out of symbolic reach: it has {total:,} parameters; symbolic analysis handles "
+            f"at most {MAX_SYMBOLS}",
+            span=spec.file.header.span,
+            hint=hint,
+            source=spec.source,
+        )
+
+
+class _Names:
+    """Unique symbol names: `theta`, `w_0`, `D_weight_0_1`; a clash gets trailing underscores."""
+
+    def __init__(self, spec: CheckedGame):
+        self.taken: set[str] = set()
+
+    def unique(self, name: str) -> str:
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
+
+    def make(self, base: str, shape: tuple[int, ...]) -> tuple[sp.Symbol, ...]:
+        if not shape:
+            return (sp.Symbol(self.unique(base), real=True),)
+        indices = _indices(shape)
+        return tuple(sp.Symbol(self.unique(base + "_" + "_".join(map(str, ix))), real=True) for ix in indices)
+
+
+def _indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    out: list[tuple[int, ...]] = [()]
+    for size in shape:
+        out = [ix + (k,) for ix in out for k in range(size)]
+    return out
+
+
+def number(value: float | int) -> sp.Expr:
+    """An exact sympy number for a literal: 2.0 -> 2, 0.1 -> 1/10 (the shortest fraction that
+    rounds to the same float), anything else -> its exact binary value."""
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, int):
+        return sp.Integer(value)
+    if not math.isfinite(value):
+        raise LimitError(f"the number {value} is not finite", hint="symbolic analysis needs finite constants")
+    if value.is_integer() and abs(value) < 2**63:
+        return sp.Integer(int(value))
+    short = Fraction(value).limit_denominator(10**12)
+    if float(short) == value:
+        return sp.Rational(short.numerator, short.denominator)
+    exact = Fraction(value)
+    return sp.Rational(exact.numerator, exact.denominator)
+
+
+def _bits(r: sp.Rational) -> int:
+    return max(int(r.p).bit_length(), int(r.q).bit_length(), 1)
+
+
+def power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
+    """base ^ exponent without letting sympy compute astronomically large exact numbers:
+    2^(2^100) would otherwise run out of memory. Such constants become floats, and
+    floats that overflow are refused."""
+    if base.is_Number and exponent.is_Number:
+        if base.is_Rational and exponent.is_Integer and abs(int(exponent)) * _bits(base) <= MAX_EXACT_BITS:
+            return sp.Pow(base, exponent)
+        try:
+            value = float(base) ** float(exponent)
+        except OverflowError:
+            raise LimitError(
+                f"the constant {float(base):g} ^ {float(exponent):g} is too large", hint="use smaller constants"
+            ) from None
+        except ZeroDivisionError:
+            return sp.zoo
+        if isinstance(value, complex):
+            return sp.nan
+        if not math.isfinite(value):
+            raise LimitError(f"the constant {float(base):g} ^ {float(exponent):g} is too large", hint="use smaller constants")
+        return sp.Float(value)
+    return sp.Pow(base, exponent)
+
+
+_BINARY = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "^": power,
+}
+
+
+class _Compiler:
+    def __init__(self, spec: CheckedGame, env: dict[str, object]):
+        self.spec = spec
+        self.env = env
+        self.memo: dict[int, tuple[ir.Node, Value]] = {}  # by identity: lets are shared subgraphs
+
+    def scalar(self, node: ir.Node) -> sp.Expr:
+        value = self.value(node)
+        assert not isinstance(value, tuple), "utilities are scalars (checked)"
+        return value
+
+    def value(self, node: ir.Node) -> Value:
+        hit = self.memo.get(id(node))
+        if hit is not None:
+            return hit[1]
+        try:
+            result = self._value(node)
+        except LimitError as exc:
+            if exc.span is None and getattr(node, "span", None) is not None and node.span.line:
+                exc.span, exc.source = node.span, self.spec.source
+            raise
+        self.memo[id(node)] = (node, result)
+        return result
+
+    def _value(self, node: ir.Node) -> Value:
+        match node:
+            case ir.Const(value=v):
+                return number(v)
+            case ir.Param(name=name):
+                return self.env[name]
+            case ir.Sample(name=name):
+                return self.sample(name)
+            case ir.Neg(operand=x):
+                return _map(lambda t: -t, self.value(x))
+            case ir.Bin(op=op, left=a, right=b):
+                return _zip(_BINARY[op], self.value(a), self.value(b))
+            case ir.Fn(name=name, args=(x,)) if name in ELEMENTWISE:
+                return _map(ELEMENTWISE[name], self.value(x))
+            case ir.Fn(name=name, args=args) if name in REDUCTIONS:
+                return REDUCTIONS[name](*(self.value(a) for a in args))
+            case ir.Apply(network=net, arg=x):
+                return self.apply(net, self.value(x))
+            case ir.Mean(body=x):
+                return self.value(x)  # every sample is a constant: the batch mean of a constant
+            case ir.Index(operand=x, index=i):
+                value = self.value(x)
+                return value[i] if isinstance(value, tuple) else value
+        raise AssertionError(f"cannot compile {node!r} to sympy")
+
+    def sample(self, name: str) -> Value:
+        info = self.spec.samples[name]
+        value = SOURCES[info.source].constant(info.args)
+        if isinstance(value, tuple):
+            values = tuple(number(v) for v in value)
+            return values if info.shape else values[0]
+        return number(value)
+
+    def apply(self, name: str, x: Value) -> Value:
+        net = self.spec.networks[name]
+        inputs = list(x) if isinstance(x, tuple) else [x]
+        out = SYMBOLIC_NETWORKS[net.builder].apply(net.args, self.env[name], inputs)
+        return tuple(out) if net.output else out[0]
+
+
+def _map(f, x: Value) -> Value:
+    return tuple(f(t) for t in x) if isinstance(x, tuple) else f(x)
+
+
+def _zip(f, a: Value, b: Value) -> Value:
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return tuple(f(s, t) for s, t in zip(a, b))
+    if isinstance(a, tuple):
+        return tuple(f(s, b) for s in a)
+    if isinstance(b, tuple):
+        return tuple(f(a, t) for t in b)
+    return f(a, b)
+
+
+def readable(expr: sp.Basic) -> str:
+    """One line in the language's notation: `^` for powers."""
+    return sp.sstr(expr).replace("**", "^")
+
+
+__all__ = ["FUNCTIONS", "OutOfReach", "SymbolicGame", "compile_game", "check_reach", "readable", "SYMPY_FUNCTIONS"]

@@ -1,0 +1,106 @@
+"""Eigenvalues of v'(x) and of the consensus field's w'(x) = v' - gamma v'^T v'.
+
+As in the paper's Figure 3 (facts.md), the Jacobian is averaged over M minibatches. Small
+games get the dense Jacobian (forward-over-reverse with torch.func, in chunks) and all its
+eigenvalues; large ones the k eigenvalues of largest real part or magnitude by ARPACK's
+implicitly restarted Arnoldi method on Jacobian-vector products, never forming v'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import LinearOperator, eigs
+from torch.func import vmap
+
+from gamedsl.spectrum.field import FlatField
+
+DENSE_LIMIT = 6000  # parameters; above this, Arnoldi
+
+
+@dataclass
+class Spectrum:
+    v: np.ndarray  # eigenvalues of v'
+    w: np.ndarray  # eigenvalues of v' - gamma v'^T v'
+    gamma: float
+    method: str  # "dense" or "arnoldi(k, which)"
+    dim: int
+
+    def summary(self) -> dict:
+        return {"dim": self.dim, "method": self.method, "gamma": self.gamma, "v": describe(self.v), "w": describe(self.w)}
+
+
+def describe(eigs_: np.ndarray) -> dict:
+    """Max real part, and the share of eigenvalues on the imaginary axis: |Re| < 1e-3 |lambda|max."""
+    magnitude = float(np.abs(eigs_).max()) if len(eigs_) else 0.0
+    near = np.abs(eigs_.real) < 1e-3 * magnitude
+    return {
+        "count": int(len(eigs_)),
+        "max_real": float(eigs_.real.max()) if len(eigs_) else float("nan"),
+        "min_real": float(eigs_.real.min()) if len(eigs_) else float("nan"),
+        "max_abs": magnitude,
+        "max_abs_imag": float(np.abs(eigs_.imag).max()) if len(eigs_) else float("nan"),
+        "share_near_imaginary_axis": float(near.mean()) if len(eigs_) else float("nan"),
+    }
+
+
+def dense_jacobian(field: FlatField, batches: list, dtype: torch.dtype, chunk: int = 32) -> np.ndarray:
+    """v'(x) averaged over the batches, column block by column block.
+
+    The columns of player j are forward-mode products with tangents in player j's
+    parameters only, vectorised over `chunk` basis vectors at a time.
+    """
+    x = field.flat(dtype)
+    total = torch.zeros(field.dim, field.dim, dtype=torch.float64)
+    for batch in batches:
+        for j, (a, b) in enumerate(field.bounds):
+            columns = vmap(lambda u, batch=batch, j=j: field.block_jvp(x, batch, j, u))
+            eye = torch.eye(b - a, dtype=dtype)
+            for start in range(0, b - a, chunk):
+                stop = min(start + chunk, b - a)
+                total[:, a + start : a + stop] += columns(eye[start:stop]).T.double()
+    return (total / len(batches)).numpy()
+
+
+def spectrum(game, gamma: float, batches: int = 10, k: int = 20, which: str = "LR", dense: bool | None = None) -> Spectrum:
+    """Eigenvalues at the game's current parameters, averaged over `batches` minibatches.
+
+    Products are taken in the game's own precision, on a copy of its parameters; the
+    eigenvalue problems are solved in float64. The minibatches come from separate fixed
+    streams, so computing a spectrum during training does not change the run.
+    """
+    field = FlatField(game)
+    draws = [game.draw_batch(f"spectrum-{i}") for i in range(batches)]
+    use_dense = field.dim <= DENSE_LIMIT if dense is None else dense
+    if use_dense:
+        J = dense_jacobian(field, draws, game.dtype)
+        return Spectrum(np.linalg.eigvals(J), np.linalg.eigvals(J - gamma * J.T @ J), gamma, "dense", field.dim)
+    return _arnoldi(field, draws, gamma, k, which, game.dtype)
+
+
+def _arnoldi(field: FlatField, draws: list, gamma: float, k: int, which: str, dtype: torch.dtype) -> Spectrum:
+    x = field.flat(dtype)
+    n = field.dim
+
+    def jv(u: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(u.real)).to(dtype)
+        return sum(field.jvp(x, b, t) for b in draws) / len(draws)
+
+    def jtv(u: torch.Tensor) -> torch.Tensor:
+        return sum(field.vjp(x, b, u) for b in draws) / len(draws)
+
+    op_v = LinearOperator((n, n), matvec=lambda u: jv(u).double().numpy(), dtype=np.float64)
+
+    def w_matvec(u):
+        ju = jv(u)
+        return (ju - gamma * jtv(ju)).double().numpy()
+
+    op_w = LinearOperator((n, n), matvec=w_matvec, dtype=np.float64)
+    if n < 4:
+        raise ValueError("Arnoldi needs at least 4 parameters; use the dense spectrum")
+    k = min(k, n - 2)
+    ev = eigs(op_v, k=k, which=which, return_eigenvectors=False)
+    ew = eigs(op_w, k=k, which=which, return_eigenvectors=False)
+    return Spectrum(ev, ew, gamma, f"arnoldi(k={k}, which={which})", n)

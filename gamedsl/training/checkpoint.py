@@ -1,0 +1,65 @@
+"""Checkpoints: everything needed to continue a run bit for bit, written atomically.
+
+A checkpoint holds the parameters, the optimizer and solver state, the samplers' RNG
+states, the step, the resolved configuration and a fingerprint of the game. It is written
+to a temporary file in the same directory and renamed over the old one, so a crash or a
+kill never leaves a half-written checkpoint. It is read with `torch.load(...,
+weights_only=True)`: tensors and plain containers only, never arbitrary objects. Any
+problem (truncated, corrupt, made for another game) is a `CheckpointError` with a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gamedsl.errors import CheckpointError
+
+FORMAT = 1
+FILENAME = "checkpoint.pt"
+
+
+def fingerprint(source_text: str) -> str:
+    """Identifies the game a checkpoint belongs to: a hash of its source text."""
+    return hashlib.sha256(source_text.encode()).hexdigest()[:16]
+
+
+def save(path: Path, payload: dict[str, Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT, **payload}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path, expected_fingerprint: str | None = None) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}", hint="a run directory holds checkpoint.pt after its first checkpoint")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged zip or pickle stream
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+            hint="the file is corrupt or truncated; resume from an earlier copy or start the run again",
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not {"run", "rng", "fingerprint"} <= set(data):
+        raise CheckpointError(f"{path} is not a gamedsl checkpoint (unknown layout)")
+    if expected_fingerprint is not None and data["fingerprint"] != expected_fingerprint:
+        raise CheckpointError(
+            f"{path} was made for another game ('{data.get('game', '?')}'), or for a different version of this file",
+            hint="resume a run with the run directory it was made in",
+        )
+    return data

@@ -1,0 +1,201 @@
+"""What watches a run: progress bar, TensorBoard, pictures, checkpoints, signals, spectra.
+
+Each monitor is a callback `(run, step_info) -> bool`; returning True stops the run
+after that step. Monitors only read the run and draw from their own fixed sample streams,
+so a monitored run computes exactly the numbers an unmonitored one does.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from gamedsl.training.session import Session
+
+
+class ProgressBar:
+    """A rich progress bar on stderr: step, steps/s, each player's utility and |v|."""
+
+    def __init__(self, session: Session, total: int, console, quiet: bool):
+        self.names = session.run.player_names
+        self.start_step = session.run.step_count
+        self.every = max(1, (total - self.start_step) // 200)
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=console,
+            disable=quiet,
+        )
+        self.task = self.bar.add_task(session.config.solver, total=total, completed=self.start_step, rate="", stats="")
+        self.start = time.perf_counter()
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+    def __call__(self, run, info) -> bool:
+        if run.step_count % self.every == 0:
+            elapsed = time.perf_counter() - self.start
+            rate = (run.step_count - self.start_step) / elapsed if elapsed else 0.0
+            norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(info.field))))
+            stats = "  ".join(f"u_{n}={float(u):+.4f}" for n, u in zip(self.names, info.utilities)) + f"  |v|={norm:.3g}"
+            self.bar.update(self.task, completed=run.step_count, rate=f"{rate:,.0f} steps/s", stats=stats)
+        return False
+
+
+class TensorBoard:
+    """Scalars every `log_every` steps, the configuration as text, pictures from `Pictures`."""
+
+    def __init__(self, session: Session, logdir: Path, purge_step: int | None = None):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.session = session
+        self.writer = SummaryWriter(str(logdir), purge_step=purge_step)
+        self.every = session.config.log_every
+        self.last = (time.perf_counter(), session.run.step_count)
+        if purge_step is None:
+            config = "\n".join(f"    {k} = {v}" for k, v in session.config.as_dict().items())
+            source = "\n".join("    " + line for line in session.game.source.text.splitlines())
+            self.writer.add_text("config", f"resolved configuration:\n\n{config}\n\ngame source:\n\n{source}", 0)
+
+    def __call__(self, run, info) -> bool:
+        step = run.step_count
+        if step % self.every:
+            return False
+        now = time.perf_counter()
+        for key, value in run.scalars(info).items():
+            if key != "step":
+                self.writer.add_scalar(key, value, step)
+        self.writer.add_scalar("optimizer/learning_rate", run.engine.optimizer.lr, step)
+        then, first = self.last
+        if now > then and step > first:
+            self.writer.add_scalar("speed/steps_per_second", (step - first) / (now - then), step)
+        self.last = (now, step)
+        return False
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()
+
+
+class Pictures:
+    """For 2-D games: every `image_every` steps, save model samples (fixed z) to
+    snapshots/step_NNNNNNN.npy, draw their density over the target and log the mode metrics."""
+
+    def __init__(self, session: Session, board: TensorBoard | None):
+        self.session = session
+        self.board = board
+        self.every = session.config.image_every
+        self.mixture = session.mixture()
+        self.folder = session.directory / "snapshots"
+
+    @property
+    def active(self) -> bool:
+        return bool(self.every) and self.mixture is not None
+
+    def snapshot(self, step: int) -> None:
+        from gamedsl.metrics.mixture import mixture_metrics
+        from gamedsl.plotting import to_array
+        from gamedsl.plotting.density import panel
+
+        samples = self.session.torch_game.draw("fake", self.session.config.eval_samples)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        np.save(self.folder / f"step_{step:07d}.npy", samples.cpu().numpy())
+        if self.board is None:
+            return
+        means, std = self.mixture
+        fig = panel([(step, samples.cpu().numpy())], means.numpy(), std)
+        self.board.writer.add_image("samples/density", to_array(fig), step, dataformats="HWC")
+        for key, value in mixture_metrics(samples, means, std).items():
+            if key in ("modes", "high_quality", "reverse_kl") and np.isfinite(value):
+                self.board.writer.add_scalar(f"mixture/{key}", value, step)
+
+    def __call__(self, run, info) -> bool:
+        if run.step_count % self.every == 0:
+            self.snapshot(run.step_count)
+        return False
+
+
+class Checkpoints:
+    """A checkpoint every `checkpoint_every` steps (atomic; parameters checked first)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.every = session.config.checkpoint_every
+
+    def __call__(self, run, info) -> bool:
+        if self.every and run.step_count % self.every == 0:
+            run.check_parameters()
+            self.session.save_checkpoint()
+        return False
+
+
+class Interrupts:
+    """Turns SIGINT (Ctrl-C) and SIGTERM into a clean stop after the current step."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        self.received = signal.Signals(signum).name
+
+    def __call__(self, run, info) -> bool:
+        return self.received is not None
+
+
+class Spectra:
+    """Eigenvalues of v' and w' every `spectrum_every` steps: .npz files, a picture, scalars."""
+
+    def __init__(self, session: Session, board: TensorBoard | None):
+        self.session = session
+        self.board = board
+        self.every = session.config.spectrum_every
+        self.gamma = float(session.config.solver_params.get("gamma", 10.0))
+
+    def __call__(self, run, info) -> bool:
+        if self.every and run.step_count % self.every == 0:
+            record_spectrum(self.session, self.gamma, self.board, run.step_count)
+        return False
+
+
+def record_spectrum(session: Session, gamma: float, board: TensorBoard | None, step: int, k: int = 20, which: str = "LR"):
+    """Compute, save (spectra/step_NNNNNNN.npz) and log one spectrum; returns it."""
+    from gamedsl.plotting import to_array
+    from gamedsl.plotting.spectrum import spectrum_figure
+    from gamedsl.spectrum.eigen import spectrum
+
+    result = spectrum(session.torch_game, gamma, batches=session.config.spectrum_batches, k=k, which=which)
+    folder = session.directory / "spectra"
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / f"step_{step:07d}.npz", v=result.v, w=result.w, gamma=gamma, step=step, method=result.method)
+    if board is not None:
+        fig = spectrum_figure([(f"step {step:,}", result.v, result.w)], gamma)
+        board.writer.add_image("spectrum/eigenvalues", to_array(fig), step, dataformats="HWC")
+        for name, stats in (("v", result.summary()["v"]), ("w", result.summary()["w"])):
+            board.writer.add_scalar(f"spectrum/{name}_max_real", stats["max_real"], step)
+            board.writer.add_scalar(f"spectrum/{name}_share_near_imaginary_axis", stats["share_near_imaginary_axis"], step)
+    return result

@@ -1,0 +1,161 @@
+"""Every ```game block in docs/*.md is checked, so the documentation cannot drift.
+
+Conventions, written as HTML comments (invisible on the rendered page) on the lines just
+before the opening fence:
+
+* no comment: the block is a complete game (its first line that is not a comment starts
+  with `game`) and must pass the checker;
+* `<!-- fragment -->`: the block is part of a game. It is appended to PRELUDE (data `x`,
+  latent `z`, networks `D` and `G`); unless it declares players itself, the two standard
+  players follow, and player G also controls every `param` and `network` the block
+  declares. The result must pass the checker;
+* `<!-- error: TEXT -->`: the block (a complete game, or a fragment wrapped as above)
+  must fail with a GameError whose rendered message contains TEXT;
+* `<!-- set divergence.NAME=DIV -->`: check with that divergence override, as
+  `gamedsl solve --set divergence.NAME=DIV` does (several may be given).
+
+A failure names the block by its file and the line of its opening fence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+import gamedsl
+from gamedsl.errors import GameError
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+
+PRELUDE = """game fragment "a documentation example"
+data x ~ ring(modes=8, radius=1, std=0.01)
+latent z ~ normal(16)
+network D = mlp(2 -> 1, hidden=[16, 16])
+network G = mlp(16 -> 2, hidden=[16, 16])
+"""
+PLAYERS = """player D controls D maximizes gan(critic=D, real=x, fake=G(z))
+player G controls G{extra} minimizes gan(critic=D, real=x, fake=G(z))
+"""
+
+FENCE = re.compile(r"^(\s*)```game\s*$")
+MARKER = re.compile(r"^\s*<!--\s*(fragment|error:\s*(?P<error>.*?)|set\s+divergence\.(?P<alias>\w+)=(?P<target>\w+))\s*-->\s*$")
+
+
+@dataclass
+class Block:
+    path: Path
+    line: int  # of the opening fence, 1-based
+    text: str
+    fragment: bool = False
+    error: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+
+def blocks_of(path: Path) -> list[Block]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        match = FENCE.match(lines[i])
+        if not match:
+            i += 1
+            continue
+        indent, start, body = match.group(1), i, []
+        i += 1
+        while i < len(lines) and lines[i].strip() != "```":
+            body.append(lines[i][len(indent) :] if lines[i].startswith(indent) else lines[i])
+            i += 1
+        assert i < len(lines), f"{path.name}:{start + 1}: unclosed ```game block"
+        block = Block(path, start + 1, "\n".join(body) + "\n")
+        j = start - 1
+        while j >= 0 and (marker := MARKER.match(lines[j])):
+            if marker.group("error") is not None:
+                block.error = marker.group("error")
+            elif marker.group("alias"):
+                block.overrides[marker.group("alias")] = marker.group("target")
+            else:
+                block.fragment = True
+            j -= 1
+        blocks.append(block)
+        i += 1
+    return blocks
+
+
+BLOCKS = [block for path in DOCS for block in blocks_of(path)]
+
+
+def is_complete(text: str) -> bool:
+    first = next((line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
+    return first.split()[:1] == ["game"]
+
+
+def game_text(block: Block) -> str:
+    if is_complete(block.text):
+        assert not block.fragment, f"{block.where}: a complete game is not a fragment"
+        return block.text
+    assert block.fragment or block.error is not None, (
+        f"{block.where}: this block does not start with `game`; mark it <!-- fragment --> or make it a complete game"
+    )
+    text = PRELUDE + block.text
+    if not re.search(r"^\s*player\s", block.text, re.MULTILINE):
+        declared = re.findall(r"^\s*(?:param|network)\s+([A-Za-z_]\w*)", block.text, re.MULTILINE)
+        text += PLAYERS.format(extra="".join(f", {name}" for name in declared))
+    return text
+
+
+def test_there_are_examples():
+    assert DOCS, "docs/*.md"
+    assert len(BLOCKS) >= 20
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[b.where for b in BLOCKS])
+def test_example(block: Block):
+    text = game_text(block)
+    try:
+        game = gamedsl.loads(text, block.where, block.overrides)
+    except GameError as exc:
+        if block.error is None:
+            pytest.fail(f"{block.where}: this example should pass the checker\n{exc.render()}\n--- checked text:\n{text}")
+        assert block.error in exc.render(), f"{block.where}: expected {block.error!r} in:\n{exc.render()}"
+    else:
+        assert block.error is None, f"{block.where}: this example should fail with {block.error!r}\n--- checked text:\n{text}"
+        if not block.fragment:
+            warnings = "\n".join(w.render() for w in game.warnings)
+            assert not warnings, f"{block.where}: a complete example has no warnings\n{warnings}"
+
+
+# ---- completeness: the reference names everything the registries offer ---------------------
+
+
+def _reference() -> str:
+    return "\n".join(path.read_text(encoding="utf-8") for path in DOCS)
+
+
+def test_every_registered_name_is_documented():
+    from gamedsl.config import KEYS
+    from gamedsl.errors import ExitCode
+    from gamedsl.library.functions import FUNCTIONS
+    from gamedsl.library.networks import BUILDERS
+    from gamedsl.library.sources import INITIALIZERS, SOURCES
+    from gamedsl.semantics.checker import RESERVED, library
+
+    text = _reference()
+    missing = [f"setting {key}" for key in KEYS if f"| `{key}` |" not in text]
+    for kind, registry in (("builder", {n: b.signature for n, b in BUILDERS.items()}), ("source", {n: s.signature for n, s in SOURCES.items()}), ("initialiser", INITIALIZERS)):
+        for name, signature in registry.items():
+            if f"`{name}" not in text:
+                missing.append(f"{kind} {name}")
+            missing += [f"{kind} {name}: argument {a.name}" for a in signature.args if a.name != "io" and f"`{a.name}" not in text]
+    missing += [f"function {name}" for name in FUNCTIONS if f"`{name}(" not in text]
+    missing += [f"divergence {name}" for name in library() if f"| `{name}` |" not in text]
+    missing += [f"exit code {int(code)}" for code in ExitCode if f"| {int(code)} |" not in text]
+    missing += [f"reserved word {word}" for word in RESERVED if not re.search(rf"(?<![\w`]){word}(?![\w`])", text)]
+    assert not missing, "docs/language.md does not mention: " + "; ".join(missing)
+
