@@ -42,7 +42,9 @@ player G controls G{extra} minimizes gan(critic=D, real=x, fake=G(z))
 """
 
 FENCE = re.compile(r"^(\s*)```game\s*$")
-MARKER = re.compile(r"^\s*<!--\s*(fragment|error:\s*(?P<error>.*?)|set\s+divergence\.(?P<alias>\w+)=(?P<target>\w+))\s*-->\s*$")
+MARKER = re.compile(
+    r"^\s*<!--\s*(fragment|error:\s*(?P<error>.*?)|set\s+divergence\.(?P<alias>\w+)=(?P<target>\w+))\s*-->\s*$"
+)
 
 
 @dataclass
@@ -122,10 +124,14 @@ def test_example(block: Block):
         game = gamedsl.loads(text, block.where, block.overrides)
     except GameError as exc:
         if block.error is None:
-            pytest.fail(f"{block.where}: this example should pass the checker\n{exc.render()}\n--- checked text:\n{text}")
+            pytest.fail(
+                f"{block.where}: this example should pass the checker\n{exc.render()}\n--- checked text:\n{text}"
+            )
         assert block.error in exc.render(), f"{block.where}: expected {block.error!r} in:\n{exc.render()}"
     else:
-        assert block.error is None, f"{block.where}: this example should fail with {block.error!r}\n--- checked text:\n{text}"
+        assert block.error is None, (
+            f"{block.where}: this example should fail with {block.error!r}\n--- checked text:\n{text}"
+        )
         if not block.fragment:
             warnings = "\n".join(w.render() for w in game.warnings)
             assert not warnings, f"{block.where}: a complete example has no warnings\n{warnings}"
@@ -148,14 +154,21 @@ def test_every_registered_name_is_documented():
 
     text = _reference()
     missing = [f"setting {key}" for key in KEYS if f"| `{key}` |" not in text]
-    for kind, registry in (("builder", {n: b.signature for n, b in BUILDERS.items()}), ("source", {n: s.signature for n, s in SOURCES.items()}), ("initialiser", INITIALIZERS)):
+    for kind, registry in (
+        ("builder", {n: b.signature for n, b in BUILDERS.items()}),
+        ("source", {n: s.signature for n, s in SOURCES.items()}),
+        ("initialiser", INITIALIZERS),
+    ):
         for name, signature in registry.items():
             if f"`{name}" not in text:
                 missing.append(f"{kind} {name}")
-            missing += [f"{kind} {name}: argument {a.name}" for a in signature.args if a.name != "io" and f"`{a.name}" not in text]
+            missing += [
+                f"{kind} {name}: argument {a.name}"
+                for a in signature.args
+                if a.name != "io" and f"`{a.name}" not in text
+            ]
     missing += [f"function {name}" for name in FUNCTIONS if f"`{name}(" not in text]
     missing += [f"divergence {name}" for name in library() if f"| `{name}` |" not in text]
     missing += [f"exit code {int(code)}" for code in ExitCode if f"| {int(code)} |" not in text]
     missing += [f"reserved word {word}" for word in RESERVED if not re.search(rf"(?<![\w`]){word}(?![\w`])", text)]
     assert not missing, "docs/language.md does not mention: " + "; ".join(missing)
-

@@ -1,10 +1,11 @@
 """Fuzzing the front end: mutated valid games end in a checked game or a clean GameError.
 
-Valid games are cut into crude tokens and mutated (a token deleted, duplicated, swapped
-with another, replaced or preceded by a token from the file's vocabulary or a list of nasty
-ones, the text truncated, a whole line deleted, duplicated or swapped with another). Whatever comes out, `gamedsl.loads` must either return a
-checked game or raise a `GameError` that knows where the mistake is (a LimitError may not)
-and renders; any other exception is a bug in the front end.
+Valid games are cut into crude tokens and mutated: a token deleted, duplicated, swapped
+with another, replaced or preceded by a token from the file's vocabulary or from a list of
+nasty ones; the text truncated; a whole line deleted, duplicated or swapped with another.
+Whatever comes out, `gamedsl.loads` must either return a checked game or raise a
+`GameError` that knows where the mistake is (a LimitError may not) and renders; any other
+exception is a bug in the front end.
 """
 
 from __future__ import annotations

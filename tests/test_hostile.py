@@ -12,6 +12,7 @@ the code `gamedsl check FILE` exits with for that file alone.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -116,9 +117,7 @@ def _run(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float
     return result, time.perf_counter() - start
 
 
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory) -> Batch:
-    folder = tmp_path_factory.mktemp("hostile")
+def _make_batch(folder: Path) -> Batch:
     for name, content in FILES.items():
         path = folder / f"{name}.game"
         if isinstance(content, bytes):
@@ -133,13 +132,41 @@ def batch(tmp_path_factory) -> Batch:
     assert plain.stdout == ""
     known = "|".join(map(re.escape, files))
     starts = list(re.finditer(rf"^({known})(:\d+:\d+)?: error: ", plain.stderr, re.MULTILINE))
-    chunks = {m.group(1): plain.stderr[m.start() : nxt.start() if nxt else None] for m, nxt in zip(starts, starts[1:] + [None])}
+    chunks = {
+        m.group(1): plain.stderr[m.start() : nxt.start() if nxt else None]
+        for m, nxt in zip(starts, [*starts[1:], None], strict=True)
+    }
     assert sorted(chunks) == sorted(files), "one message per file"
     reports, json_seconds = _run(["--json", *files], folder)
     assert "Traceback" not in reports.stderr
     data = json.loads(reports.stdout)
     by_file = {r["path"] if r["path"].startswith("/") else Path(r["path"]).name: r for r in data}
     return Batch(folder, plain.stderr, chunks, by_file, max(seconds, json_seconds))
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> Batch:
+    """The hostile files and the command line's verdicts, made once per test session.
+
+    Under pytest-xdist every worker would otherwise start the command line again; the first
+    worker makes the batch in the session's shared temporary folder, the others read it.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _make_batch(tmp_path_factory.mktemp("hostile"))
+    try:
+        from filelock import FileLock  # installed with torch
+    except ImportError:
+        return _make_batch(tmp_path_factory.mktemp("hostile"))
+    shared = tmp_path_factory.getbasetemp().parent  # the same for all workers of this session
+    folder, cache = shared / "hostile", shared / "hostile.json"
+    with FileLock(str(shared / "hostile.lock")):
+        if cache.is_file():
+            return Batch(folder, **json.loads(cache.read_text(encoding="utf-8")))
+        folder.mkdir()
+        made = _make_batch(folder)
+        fields = {"stderr": made.stderr, "chunks": made.chunks, "reports": made.reports, "seconds": made.seconds}
+        cache.write_text(json.dumps(fields), encoding="utf-8")
+        return made
 
 
 def refused(path: Path | str, code: ExitCode, *phrases: str, kind: type = GameError) -> GameError:
@@ -174,7 +201,12 @@ def test_code_injection_is_never_run(batch: Batch, name: str):
 
 
 def test_python_attribute_chains_are_not_the_language(batch: Batch):
-    refused(batch.path("python_attributes"), ExitCode.INVALID_GAME, "5:34: error: expected an expression", kind=GameSyntaxError)
+    refused(
+        batch.path("python_attributes"),
+        ExitCode.INVALID_GAME,
+        "5:34: error: expected an expression",
+        kind=GameSyntaxError,
+    )
     batch.assert_cli("python_attributes", ExitCode.INVALID_GAME, "5:34: error: expected an expression")
 
 

@@ -177,45 +177,59 @@ def test_consensus_on_bilinear_contracts_iff_h_below_bound(gamma, margin):
 
 
 def test_debiased_consensus_estimate_is_unbiased():
-    """E[L-hat] = L = |E v_i|^2 / 2, while the naive L_B is biased by Var[v_1] / (2B) (Lemma 15)."""
-    torch.manual_seed(0)
+    """E[L-hat] = L exactly, while E[L_B] = L + Var[v_1] / (2B) (Lemma 15).
 
-    class Noisy(nn.Module):
+    The data take three values with equal probability, so the expectation over batches is an
+    exact average over all 3^B batches: no Monte Carlo error.
+    """
+    import itertools
+
+    support = torch.tensor([[1.0, 0.5], [-0.5, 2.0], [2.0, -1.0]])
+    B = 3
+    batches = [support[list(idx)] for idx in itertools.product(range(3), repeat=B)]
+
+    class Discrete(nn.Module):
         def __init__(self):
             super().__init__()
             self.a = nn.Parameter(torch.tensor([0.7, -0.3]))
             self.b = nn.Parameter(torch.tensor([0.2]))
             self.players = [solvers.protocol.SimplePlayer("A", [self.a]), solvers.protocol.SimplePlayer("B", [self.b])]
-            self.gen = torch.Generator().manual_seed(1)
+            self.queue = iter(())
 
         def sample(self):
-            return {"x": torch.randn(4, 2, generator=self.gen) + torch.tensor([1.0, 2.0])}
+            return {"x": next(self.queue)}
 
         def forward(self, batch):
             x = batch["x"]
-            return [(self.a @ x.T * self.b).mean() - (self.a**2).sum(), (-(self.b**2) * x[:, 0]).mean()]
+            return [(torch.sin(self.a @ x.T) * self.b).mean() - (self.a**2).sum(), (-(self.b**2) * x[:, 0] ** 2).mean()]
 
         utilities = forward
 
-    game = Noisy()
-    # Exact field: v_a = E[x] b - 2a, v_b = -2 b E[x_0], with E[x] = (1, 2).
-    mean = torch.tensor([1.0, 2.0])
-    v_true = torch.cat([mean * game.b.detach() - 2 * game.a.detach(), -2 * game.b.detach() * mean[0]])
+    game = Discrete()
+
+    def field(x):  # the field on a batch of one, by hand
+        a, b = game.a.detach().clone().requires_grad_(), game.b.detach().clone().requires_grad_()
+        ua = (torch.sin(a @ x.T) * b).mean() - (a**2).sum()
+        ub = (-(b**2) * x[:, 0] ** 2).mean()
+        return torch.cat([torch.autograd.grad(ua, a)[0], torch.autograd.grad(ub, b)[0]])
+
+    per_example = torch.stack([field(support[i : i + 1]) for i in range(3)])
+    v_true = per_example.mean(0)
     L_true = 0.5 * float(v_true @ v_true)
+    variance = float(((per_example - v_true) ** 2).sum(1).mean())
+
     run = solvers.Run(game, solvers.get("consensus", gamma=1.0, debias=True), solvers.optimizers.get("sgd", lr=0.1))
     start = run.state_dict()
+    game.queue = iter(batches)
     unbiased, naive = [], []
-    for _ in range(4000):
+    for _ in batches:
         info = run.step()
-        run.load_state_dict(start | {"step": 0})  # estimate at a fixed point x; only the batches change
+        run.load_state_dict(start)  # every estimate at the same point x
         unbiased.append(float(info.extras["L_unbiased"]))
         naive.append(0.5 * sum(float((t * t).sum()) for t in info.field))
-    n = len(unbiased)
-    mean_u = sum(unbiased) / n
-    se = (sum((u - mean_u) ** 2 for u in unbiased) / (n - 1) / n) ** 0.5
-    assert abs(mean_u - L_true) < 4 * se
-    mean_naive = sum(naive) / n
-    assert mean_naive - L_true > 8 * se  # the naive estimate is visibly biased upwards
+    assert sum(unbiased) / len(unbiased) == pytest.approx(L_true, rel=1e-12)
+    assert sum(naive) / len(naive) == pytest.approx(L_true + variance / (2 * B), rel=1e-12)
+    assert variance / (2 * B) > 0.01 * L_true  # the bias is not negligible here
 
 
 def test_debiased_gradient_matches_finite_sample_formula():

@@ -156,7 +156,14 @@ def analyze_point(fld: Field, point: stationary.StationaryPoint, settings: Setti
                 J_exact = fld.J_exact(point.exact)
         except LimitError:
             J_exact = None
-    J = np.array(J_exact.evalf(20).tolist(), dtype=float) if J_exact is not None else fld.J_at(point.x)
+    J = None
+    if J_exact is not None:
+        try:
+            J = np.array(J_exact.evalf(20).tolist(), dtype=float)
+        except (TypeError, ValueError):  # an entry that is not a real number (zoo, nan)
+            J_exact = None
+    if J is None or not np.all(np.isfinite(J)):
+        J, J_exact = fld.J_at(point.x), None
     spec_v = stability.spectrum(J, J_exact, seconds=min(5.0, limits.remaining()))
     players = list(fld.game.players)
     result = nash.classify(J, J_exact, fld.blocks, players, kind)
@@ -183,8 +190,8 @@ def verify(analysis: Analysis, steps: int = 2000, seed: int = 0) -> None:
         _, J_torch = check.torch_v_and_J(game, pa.point.x)
         pa.torch_check = float(np.max(np.abs(J_torch - pa.J), initial=0.0))
         for lin in pa.linearizations:
-            if not lin.known:
-                pa.verdicts[lin.solver] = check.compare(lin, check.Observation(lin.solver, "error", None, 0, 0, 0, 0))
+            if not lin.known:  # nothing to compare with: no run
+                pa.verdicts[lin.solver] = check.Verdict(None, None, lin.note or "no prediction")
                 continue
             obs = check.observe(analysis.spec, pa.point.x, lin.solver, lin.params, analysis.settings.h, steps, seed)
             pa.observations[lin.solver] = obs

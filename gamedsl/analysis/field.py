@@ -2,7 +2,7 @@
 
 `Field` holds both symbolically and as fast float64 functions. The numerical functions are
 made by `sympy.lambdify` from the expression trees (never from text); every symbol is
-replaced by a dummy name first, so no name from a .game file reaches the generated code.
+renamed _x0, _x1, ... first, so no name from a .game file reaches the generated code.
 Where float64 overflows (softplus of a large argument), values are recomputed with mpmath.
 """
 
@@ -19,7 +19,24 @@ from gamedsl.compile.sympy_game import SymbolicGame
 
 
 def lambdify(symbols: Sequence[sp.Symbol], exprs, modules: str = "numpy") -> Callable:
-    return sp.lambdify(list(symbols), exprs, modules=modules, dummify=True)
+    """A float function of `symbols`. They are renamed _x0, _x1, ... first, in one pass over
+    the trees (lambdify's own `dummify` makes one pass per symbol), so that no name from a
+    .game file appears in the generated code."""
+    safe = [sp.Symbol(f"_x{k}", real=True) for k in range(len(symbols))]
+    rename = dict(zip(symbols, safe))
+
+    def convert(e):
+        if isinstance(e, (list, tuple)):
+            return [convert(t) for t in e]
+        return e.xreplace(rename) if isinstance(e, sp.Basic) else e
+
+    if modules == "numpy":
+        from sympy.printing.numpy import NumPyPrinter as Printer
+    else:
+        from sympy.printing.pycode import MpmathPrinter as Printer
+    # order="none": printing large sums would otherwise sort their terms, the slowest part
+    settings = {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True, "order": "none"}
+    return sp.lambdify(safe, convert(exprs), modules=modules, printer=Printer(settings), dummify=False)
 
 
 @dataclass
@@ -32,7 +49,10 @@ class Field:
     @classmethod
     def of(cls, game: SymbolicGame) -> "Field":
         v = game.field()
-        return cls(game, v, v.jacobian(list(game.symbols)))
+        # relu and abs have kinks: sympy differentiates Heaviside and sign into DiracDelta,
+        # which is 0 away from the kink; torch's derivative is 0 there as well
+        J = v.jacobian(list(game.symbols)).replace(sp.DiracDelta, lambda *args: sp.Integer(0))
+        return cls(game, v, J)
 
     @property
     def symbols(self) -> tuple[sp.Symbol, ...]:

@@ -28,6 +28,7 @@ import sympy as sp
 
 from gamedsl.analysis import limits
 from gamedsl.analysis.field import blocks_of
+from gamedsl.analysis.stability import tidy
 from gamedsl.errors import LimitError
 
 try:
@@ -119,7 +120,7 @@ def definiteness(matrix: np.ndarray, exact: sp.Matrix | None = None, seconds: fl
                 sym = (exact + exact.T) / 2
                 found = []
                 for value, multiplicity in sym.eigenvals().items():
-                    found.extend([sp.simplify(value)] * int(multiplicity))
+                    found.extend([tidy(value)] * int(multiplicity))
                 found.sort(key=lambda e: float(sp.re(sp.N(e))))
                 exact_signs = []
                 for value in found:

@@ -15,6 +15,7 @@ import numpy as np
 import sympy as sp
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 
 from gamedsl.analysis.analyze import Analysis, PointAnalysis
@@ -59,12 +60,26 @@ def _exact(expr: sp.Basic | None) -> str | None:
     return text if len(text) <= MAX_SHOWN else None
 
 
+def _grouped(texts: list[str], limit: int = 12) -> str:
+    """'a, a, a, b' -> 'a (×3), b'; at most `limit` groups."""
+    groups: list[list] = []
+    for t in texts:
+        if groups and groups[-1][0] == t:
+            groups[-1][1] += 1
+        else:
+            groups.append([t, 1])
+    shown = [t if k == 1 else f"{t} (×{k})" for t, k in groups[:limit]]
+    if len(groups) > limit:
+        shown.append(f"… {sum(k for _, k in groups[limit:])} more")
+    return ", ".join(shown)
+
+
 def _eigen_text(values: np.ndarray, exact: list | None) -> str:
     if exact is not None:
         texts = [_exact(e) for e in exact]
         if all(texts):
-            return ", ".join(texts) + "  (≈ " + ", ".join(_complex(z, 4) for z in values) + ")"
-    return ", ".join(_complex(z) for z in values)
+            return _grouped(texts) + "  (≈ " + _grouped([_complex(z, 4) for z in values]) + ")"
+    return _grouped([_complex(z) for z in values])
 
 
 def _bound_text(bound: StepBound) -> str:
@@ -88,7 +103,8 @@ def _point_text(analysis: Analysis, pa: PointAnalysis) -> str:
         values = [_exact(e) or _num(float(x)) for e, x in zip(pa.point.exact, pa.point.x)]
     else:
         values = [_num(float(x), 8) for x in pa.point.x]
-    return ", ".join(f"{n} = {v}" for n, v in zip(names, values))
+    pairs = [f"{n} = {v}" for n, v in zip(names, values)]
+    return ", ".join(pairs) if len(pairs) <= 12 else ", ".join(pairs[:12]) + f", … ({len(pairs)} coordinates; all with --json)"
 
 
 # ---- human output --------------------------------------------------------------------------------
@@ -176,7 +192,7 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
     nash = pa.nash
     console.print(f"  Nash: {nash.classification}", markup=False)
     for check in nash.players:
-        values = ", ".join(_num(x, 4) for x in check.hessian.eigenvalues)
+        values = _grouped([_num(x, 4) for x in check.hessian.eigenvalues])
         console.print(f"    own Hessian of {check.name}: {check.hessian.kind} (eigenvalues {values})", markup=False)
     for note in nash.notes:
         console.print(f"    {note}", markup=False)
@@ -203,27 +219,41 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
         bound = _exact(formula.h_max)
         console.print(f"    in γ: eigenvalues {eig}" + (f"; Lemma 4: h < {bound}" if bound else ""), markup=False)
 
-    table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2))
-    for col, justify in (("solver", "left"), ("parameters", "left"), ("F'(x̄)", "left"), ("ρ(F')", "right"), ("predicted", "left")):
-        table.add_column(col, justify=justify)
-    if analysis.verified:
-        for col, justify in (("observed ρ̂", "right"), ("observed", "left"), ("steps", "right"), ("agree", "left")):
-            table.add_column(col, justify=justify)
+    console.print(f"  one-step maps F'(x̄) at h = {_num(h)} (Proposition 3: converges iff ρ(F') < 1, at rate ρ per step):")
     for lin in pa.linearizations:
-        params = ", ".join(f"{k}={v}" for k, v in lin.params.items() if v != "") or "—"
-        row = [lin.solver, params, lin.formula, _num(lin.radius), lin.prediction if lin.known else lin.note]
+        params = ", ".join(f"{k} = {v}" for k, v in lin.params.items() if v != "" and v is not False)
+        state = f" on {lin.state}" if lin.state != "x" else ""
+        what = f"F' = {lin.formula}{state}" if lin.known else lin.note
+        console.print(f"    {lin.solver:<11} {what}" + (f"; {params}" if params else ""), markup=False)
+    table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1))
+    for col, justify in (("solver", "left"), ("ρ(F')", "right"), ("predicted", "left")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    if analysis.verified:
+        for col, justify in (("observed ρ̂", "right"), ("observed", "left"), ("steps", "right")):
+            table.add_column(col, justify=justify, no_wrap=True)
+        table.add_column("agree (rate error)", overflow="fold")
+    for lin in pa.linearizations:
+        row = [lin.solver, _num(lin.radius), lin.prediction]
         if analysis.verified:
             obs, verdict = pa.observations.get(lin.solver), pa.verdicts.get(lin.solver)
             if obs is None:
                 row += ["—", "—", "—", "—"]
             else:
-                agree = "—" if verdict.agree is None else ("agree" if verdict.agree else "DISAGREE")
-                row += [_num(obs.rate), obs.status, str(obs.steps), f"{agree}: {verdict.reason}"]
+                row += [_num(obs.rate), obs.status, str(obs.steps), _agree_text(verdict)]
         table.add_row(*(escape(str(cell)) for cell in row))
-    console.print(f"  one-step maps at h = {_num(h)} (Proposition 3: converges iff ρ < 1, at rate ρ per step):")
-    console.print(table)
+    console.print(Padding(table, (0, 0, 0, 4)))
     if pa.torch_check is not None:
         console.print(f"  torch compilation: max |v'_torch − v'_sympy| = {pa.torch_check:.2e} at this point", markup=False)
+
+
+def _agree_text(verdict) -> str:
+    if verdict.agree is None:
+        return "—"
+    if not verdict.agree:
+        return f"DISAGREE: {verdict.reason}"
+    if verdict.rate_error is not None:
+        return f"agree ({100 * verdict.rate_error:.1f} %)"
+    return "agree" + (" (bounded)" if "bounded" in verdict.reason else "")
 
 
 # ---- JSON ----------------------------------------------------------------------------------------

@@ -48,10 +48,11 @@ def spectrum(matrix: np.ndarray, exact: sp.Matrix | None = None, seconds: float 
     try:
         with limits.time_limit(seconds, "exact eigenvalues"):
             found = exact.eigenvals()
+            if any(len(sp.sstr(value)) > 100 for value in found):
+                return Spectrum(values, None)  # roots of a cubic in radicals: exact, but of no use to anyone
             listed = []
             for value, multiplicity in found.items():
-                value = sp.simplify(value)
-                listed.extend([value] * int(multiplicity))
+                listed.extend([tidy(value)] * int(multiplicity))
             numbers = [complex(sp.N(v, 20)) for v in listed]
     except (LimitError, NotImplementedError, TypeError, ValueError, MatrixError):
         return Spectrum(values, None)
@@ -59,6 +60,12 @@ def spectrum(matrix: np.ndarray, exact: sp.Matrix | None = None, seconds: float 
         return Spectrum(values, None)
     order = sorted(range(len(listed)), key=lambda k: (round(numbers[k].real, 12), round(numbers[k].imag, 12)))
     return Spectrum(np.array([numbers[k] for k in order], dtype=complex), [listed[k] for k in order])
+
+
+def tidy(value: sp.Expr) -> sp.Expr:
+    """simplify, but only where it can pay off: short values are left as sympy made them, and
+    very long ones (the roots of a cubic) would stay unreadable anyway."""
+    return sp.simplify(value) if 40 < len(sp.sstr(value)) <= 200 else value
 
 
 @dataclass
@@ -159,12 +166,16 @@ def consensus_formula(J_exact: sp.Matrix, seconds: float = 3.0) -> ConsensusForm
             found = consensus_matrix(J_exact, GAMMA).eigenvals()
             values = []
             for value, multiplicity in found.items():
-                values.extend([sp.simplify(value)] * int(multiplicity))
-            bounds = set()
-            for value in values:
-                re, im = value.as_real_imag()
-                bounds.add(sp.simplify(2 * -re / (re**2 + im**2)))
-            bound = bounds.pop() if len(bounds) == 1 else None
+                values.extend([tidy(value)] * int(multiplicity))
+            bound = None
+            # Lemma 4 in closed form only where no square root's sign depends on gamma
+            # (eigenvalues that turn from real to complex as gamma grows have no single formula)
+            if not any(p.exp.is_Rational and not p.exp.is_Integer and p.base.has(GAMMA) for v in values for p in v.atoms(sp.Pow)):
+                bounds = set()
+                for value in values:
+                    re, im = value.as_real_imag()
+                    bounds.add(sp.simplify(2 * -re / (re**2 + im**2)))
+                bound = bounds.pop() if len(bounds) == 1 else None
     except (LimitError, NotImplementedError, TypeError, ValueError, MatrixError):
         return None
     return ConsensusFormula(values, bound)

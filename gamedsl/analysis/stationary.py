@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 import sympy as sp
+from sympy.polys.polyerrors import BasePolynomialError
 
 from gamedsl.analysis import limits
 from gamedsl.analysis.field import Field
@@ -112,7 +113,7 @@ def _exact(fld: Field, search: Search, seconds: float) -> None:
         search.exact = "timed out"
         search.notes.append(f"exact solution timed out after {seconds:g} s; numerical search used")
         return
-    except (NotImplementedError, ValueError, TypeError, ZeroDivisionError) as exc:
+    except (NotImplementedError, ValueError, TypeError, ZeroDivisionError, BasePolynomialError) as exc:
         search.exact = "failed"
         search.notes.append(f"sympy could not solve v = 0 exactly ({type(exc).__name__}); numerical search used")
         return

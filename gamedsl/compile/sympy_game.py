@@ -38,7 +38,7 @@ from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame
 
 MAX_SYMBOLS = 100  # parameters of all players together
-MAX_EXACT_BITS = 4096  # rational constants with larger numerators or denominators are kept as floats
+MAX_EXACT_BITS = 1 << 16  # exact rational constants up to this many bits (2^65536 would be too large a float anyway)
 
 Value = Union[sp.Expr, tuple]  # a scalar expression or a tuple of them (a vector)
 

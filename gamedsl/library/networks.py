@@ -36,10 +36,11 @@ def _vector_io(what: str):
     def validate(values, spans):
         source, target = values["io"]
         if len(source) != 1 or len(target) != 1:
+            others = sorted(name for name in BUILDERS if name not in ("mlp", "linear"))
             raise GameCheckError(
                 f"{what} maps vectors to vectors; its sizes must be numbers, not lists",
                 span=spans["io"],
-                hint="image networks are built with dcgan_generator, dcgan_discriminator and friends",
+                hint=f"other builders: {', '.join(others)}" if others else f"write sizes as numbers: {what}(2 -> 1)",
             )
 
     return validate

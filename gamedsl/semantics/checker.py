@@ -262,7 +262,8 @@ class _Checker:
         if target not in known:
             what = f"{_describe_decl(self.decls[target])}, not a divergence" if target in self.decls else "not a divergence"
             if via is not None:  # the name came from the command line: point there
-                raise _override_error(via, target, f"'{target}' is {what}", suggest(target, known, "divergences"), value=True)
+                hint = suggest(target, known, "divergences")
+                raise _override_error(via, target, f"'{target}' is {what}", hint, value=True)
             raise GameCheckError(f"'{target}' is {what}", span=span, hint=suggest(target, known, "divergences"))
         return target
 
@@ -271,7 +272,7 @@ class _Checker:
         aliases = [name for name, decl in self.decls.items() if isinstance(decl, ast.AliasDecl)]
         for name, target in self.overrides.items():
             if name not in aliases:
-                hint = suggest(name, aliases, "its aliases") or "declare one in the game, e.g. divergence objective = gan"
+                hint = suggest(name, aliases, "its aliases") or "declare one, e.g. divergence objective = gan"
                 raise _override_error(name, target, f"the game has no divergence alias '{name}'", hint, value=False)
 
     def let(self, name: str) -> ir.Node:
@@ -750,8 +751,13 @@ class _PartChecker:
         raise AssertionError(node)
 
     def args(self, node: ast.Call, name: str) -> list[ir.Node]:
-        if node.kwargs or len(node.args) != 1:
-            raise GameCheckError(f"'{name}' takes 1 argument", span=node.span)
+        if node.kwargs:
+            raise GameCheckError(f"'{name}' takes no keyword arguments", span=node.kwargs[0].span)
+        if len(node.args) != 1:
+            raise GameCheckError(
+                f"'{name}' takes 1 argument, got {len(node.args)}",
+                span=node.args[1].span if len(node.args) > 1 else node.span,
+            )
         return [self.expr(node.args[0])]
 
 

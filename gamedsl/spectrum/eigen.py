@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator, eigs
+from threadpoolctl import threadpool_limits
 from torch.func import vmap
 
 from gamedsl.spectrum.field import FlatField
@@ -76,7 +77,9 @@ def spectrum(game, gamma: float, batches: int = 10, k: int = 20, which: str = "L
     use_dense = field.dim <= DENSE_LIMIT if dense is None else dense
     if use_dense:
         J = dense_jacobian(field, draws, game.dtype)
-        return Spectrum(np.linalg.eigvals(J), np.linalg.eigvals(J - gamma * J.T @ J), gamma, "dense", field.dim)
+        # as many BLAS threads as torch uses: more than the free cores slows LAPACK down severalfold
+        with threadpool_limits(torch.get_num_threads()):
+            return Spectrum(np.linalg.eigvals(J), np.linalg.eigvals(J - gamma * J.T @ J), gamma, "dense", field.dim)
     return _arnoldi(field, draws, gamma, k, which, game.dtype)
 
 

@@ -25,7 +25,7 @@ EXAMPLES: dict[tuple[str, str | None], list[str]] = {
         _H + "foo bar",
         _H + "1",
     ],
-    ("missing '=' after the name", None): [
+    ("missing '=' after the name", "for example: let u = phi * theta"): [
         _H + "let a 1",
         _H + "let a",
         _H + "param p 1",

@@ -383,10 +383,10 @@ def _clip(text: str, width: int = 30) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _whole(text: Token, what: str, minimum: int) -> int:
+def _whole(text: Token, what: str, minimum: int, example: str) -> int:
     value = _float(text)
     if not value.is_integer() or value < minimum or any(c in text for c in ".eE"):
-        raise GameSyntaxError(f"{what} must be a whole number of at least {minimum}", span=_tok(text))
+        raise GameSyntaxError(f"{what} must be a whole number of at least {minimum}", span=_tok(text), hint=example)
     return int(value)
 
 
@@ -416,7 +416,7 @@ class _ToAst(lark.Transformer):
         return ast.ParamDecl(str(name), size, init, _meta(meta), _tok(name))
 
     def size(self, meta, children):
-        return _whole(children[0], "a parameter's size", 1)
+        return _whole(children[0], "a parameter's size", 1, "for example: param w[3] = 0")
 
     def network_decl(self, meta, children):
         name, builder = children
@@ -523,7 +523,8 @@ class _ToAst(lark.Transformer):
 
     def index(self, meta, children):
         value, tok = children
-        return ast.Index(value, _whole(tok, "an index", 0), _meta(meta))
+        index = _whole(tok, "an index", 0, "indices count from 0: x[0] is the first entry")
+        return ast.Index(value, index, _meta(meta))
 
     def expect(self, meta, children):
         return ast.Expect(children[0], _meta(meta))

@@ -51,8 +51,9 @@ def load(path: Path, expected_fingerprint: str | None = None) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged zip or pickle stream
+        detail = (str(exc).splitlines() or ["no detail"])[0][:120]
         raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+            f"{path} is not a readable checkpoint ({type(exc).__name__}: {detail})",
             hint="the file is corrupt or truncated; resume from an earlier copy or start the run again",
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not {"run", "rng", "fingerprint"} <= set(data):
