@@ -45,6 +45,7 @@ KEYS: dict[str, Key] = {
     "device": Key(_Device(), "auto", "auto picks CUDA when available, else the CPU"),
     "dtype": Key(Choice(choices=("float32", "float64")), "float32", "floating-point precision"),
     "threads": Key(Int(0), 0, "CPU threads for PyTorch; 0: one for small games (under 100k parameters), else PyTorch's default"),
+    "shards": Key(Int(0), 0, "independent sample streams the global batch is cut into; 0: one per process"),
     "eval_samples": Key(Int(1), 2500, "samples drawn for the end-of-run metrics (2-D mixtures: PacGAN protocol)"),
     "log_every": Key(Int(1), 100, "TensorBoard scalars every N steps"),
     "image_every": Key(Int(0), 1000, "pictures (2-D densities, sample grids) and their metrics every N steps; 0: never"),
@@ -70,6 +71,7 @@ class RunConfig:
     device: str
     dtype: str
     threads: int
+    shards: int
     eval_samples: int
     log_every: int
     image_every: int

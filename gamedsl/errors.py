@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     DIVERGED = 6  # a run produced non-finite values and was stopped
     LIMIT = 7  # input exceeds a safety limit (size, nesting, time)
     OUT_OF_REACH = 8  # `gamedsl analyze`: the game is beyond symbolic analysis (sampled data, deep networks)
+    PEER_FAILED = 9  # a process of a distributed run failed; the last checkpoint is intact
     INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM after saving a checkpoint
 
 
@@ -162,6 +163,12 @@ class CheckpointError(GameError):
     """A checkpoint or run directory that is corrupt, truncated or made for another game."""
 
     code = ExitCode.BAD_CHECKPOINT
+
+
+class ParallelError(GameError):
+    """Another process of a distributed run failed or vanished."""
+
+    code = ExitCode.PEER_FAILED
 
 
 class DivergedError(GameError):

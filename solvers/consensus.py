@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from solvers import vec
 from solvers.base import SOLVERS, Solver, Step
 from solvers.errors import SolverError
 from solvers.per_example import parameter_names, per_example
@@ -46,22 +47,25 @@ class Consensus(Solver):
         grad_L = engine.vjp(ev, ev.v)
         extras = {}
         if self.debias:
-            grad_L, extras["L_unbiased"] = self.debiased(engine, batch, ev.v, grad_L)
-        engine.apply(torch._foreach_add(ev.v, grad_L, alpha=-self.gamma))
+            grad_L, extras["L_unbiased"] = self.debiased(engine, batch, ev, grad_L)
+        engine.apply(vec.axpy(-self.gamma, grad_L, ev.v))
         return Step.of(ev, **extras)
 
-    def debiased(self, engine, batch, v, grad_L):
+    def debiased(self, engine, batch, ev, grad_L):
+        """The sums over examples run over every process's examples: B is the global batch."""
         ex = per_example(engine, batch, parameter_names(engine))
-        if not all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(ex.mean_field, v)):
+        local = [t.detach() for t in ev.local]
+        if not all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(ex.mean_field, local)):
             raise SolverError(
                 "debias needs utilities that are averages of per-example terms, like E[...] sums",
                 "this game's utility is not the mean of its per-example utilities",
             )
-        b = ex.count
+        b = ex.count * engine.world
         if b < 2:
             raise SolverError("debias needs a batch of at least 2")
-        out = torch._foreach_mul(grad_L, b / (b - 1))
-        torch._foreach_add_(out, ex.correction, alpha=-1.0 / (b * (b - 1)))
-        sq = sum((t * t).sum() for t in v)
-        unbiased = b / (2 * (b - 1)) * sq - ex.sum_sq / (2 * b * (b - 1))
+        correction = vec.scale(engine.reduce(ex.correction), float(engine.world))  # a sum over processes
+        sum_sq = engine.reduce([ex.sum_sq])[0] * engine.world
+        out = vec.scale(grad_L, b / (b - 1))
+        vec.add_(out, correction, alpha=-1.0 / (b * (b - 1)))
+        unbiased = b / (2 * (b - 1)) * vec.squared_norm(ev.v) - sum_sq / (2 * b * (b - 1))
         return out, unbiased

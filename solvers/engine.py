@@ -44,10 +44,11 @@ class Evaluation:
 
 
 class Engine:
-    def __init__(self, game: Game, optimizer: Optimizer, reduce: Reduce | None = None):
+    def __init__(self, game: Game, optimizer: Optimizer, reduce: Reduce | None = None, world: int = 1):
         self.game = game
         self.optimizer = optimizer
         self.reduce = reduce or _identity
+        self.world = world  # processes whose batches `reduce` averages over
         self.players = list(game.players)
         self.params: Vec = []
         self.slices: list[slice] = []

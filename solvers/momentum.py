@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
+from solvers import vec
 from solvers.base import SOLVERS, Solver, Step
 from solvers.errors import SolverError
-from solvers.optimizers.base import zeros_like
 from solvers.registry import param
 
 
@@ -30,12 +28,10 @@ class Momentum(Solver):
             raise SolverError(f"solver 'momentum': beta must lie in (-1, 1), got {self.beta}")
 
     def init(self, engine):
-        return {"buffer": zeros_like(engine.params)}
+        return {"buffer": vec.zeros_like(engine.params)}
 
     def step(self, engine, state):
         ev = engine.evaluate(engine.sample())
-        buffer = state["buffer"]
-        torch._foreach_mul_(buffer, self.beta)
-        torch._foreach_add_(buffer, ev.v)
-        engine.apply(buffer)
+        vec.scale_add_(state["buffer"], self.beta, ev.v)
+        engine.apply(state["buffer"])
         return Step.of(ev)

@@ -45,6 +45,8 @@ def parameter_names(engine: Engine) -> list[str]:
 
 def per_example(engine: Engine, batch, names: list[str]) -> PerExample:
     game, slices = engine.game, engine.slices
+    if not tree_leaves(batch):
+        raise SolverError("debias needs sampled data: this game's batch holds no examples", "use consensus without debias")
 
     def utilities_at(params, example):
         one = tree_map(lambda t: t.unsqueeze(0), example)

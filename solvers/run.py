@@ -50,10 +50,10 @@ class NonFinite(Exception):
 class Run:
     """A solver bound to a game and an optimizer, with all the state a checkpoint needs."""
 
-    def __init__(self, game: Game, solver: Solver, optimizer: Optimizer, reduce: Reduce | None = None):
+    def __init__(self, game: Game, solver: Solver, optimizer: Optimizer, reduce: Reduce | None = None, world: int = 1):
         self.game = game
         self.solver = solver
-        self.engine = Engine(game, optimizer, reduce)
+        self.engine = Engine(game, optimizer, reduce, world)
         self.state = solver.init(self.engine)
         self.step_count = 0
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
+from solvers import vec
 from solvers.base import SOLVERS, Solver, Step, player_index
 from solvers.errors import SolverError
 from solvers.registry import param
@@ -40,6 +39,6 @@ class Smoothing(Solver):
         parts = engine.split(ev.v, ev.players)
         v_others = [t for i in others for t in parts[i]]
         reg = engine.vjp(ev, v_others, of=others, wrt=[d])
-        parts[d] = torch._foreach_add(parts[d], reg, alpha=-self.gamma)
+        parts[d] = vec.axpy(-self.gamma, reg, parts[d])
         engine.apply([t for i in ev.players for t in parts[i]])
         return Step.of(ev)

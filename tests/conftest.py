@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+
+os.environ.setdefault("COLUMNS", "200")  # before gamedsl's rich consoles read the terminal width
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +42,6 @@ def cli(capsys, monkeypatch):
     from gamedsl.cli.app import main
 
     monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args) -> CliResult:
         capsys.readouterr()

@@ -102,7 +102,11 @@ def test_not_nash_is_stable_but_not_a_nash_equilibrium():
     a = run("not_nash")
     p = only_point(a)
     assert a.zero_sum.kind == "general-sum"
-    assert sorted(p.spectrum.exact, key=lambda e: complex(e).imag) == [-1 - sp.sqrt(2) * sp.I, -2, -1 + sp.sqrt(2) * sp.I]
+    assert sorted(p.spectrum.exact, key=lambda e: complex(e).imag) == [
+        -1 - sp.sqrt(2) * sp.I,
+        -2,
+        -1 + sp.sqrt(2) * sp.I,
+    ]
     assert p.simga.stable and p.simga.h_max_exact == sp.Rational(2, 3)
     assert p.nash.classification == NOT_NASH
     assert [c.hessian.kind for c in p.nash.players] == ["indefinite", "negative definite"]
@@ -122,13 +126,19 @@ def test_several_stationary_points_exactly():
     for key in ((r3 / 2, -r3 / 4), (-r3 / 2, r3 / 4)):
         p = by_x[key]
         assert p.nash.classification == STRICT and p.nash.symmetric_part.kind == "negative definite"
-        assert set(p.spectrum.exact) == {-sp.Rational(9, 8) - sp.sqrt(15) * sp.I / 8, -sp.Rational(9, 8) + sp.sqrt(15) * sp.I / 8}
+        assert set(p.spectrum.exact) == {
+            -sp.Rational(9, 8) - sp.sqrt(15) * sp.I / 8,
+            -sp.Rational(9, 8) + sp.sqrt(15) * sp.I / 8,
+        }
 
 
 def test_corollary_2_fails_for_a_game_that_is_not_zero_sum():
     """u_1 = -x^2/2 + 10 x y, u_2 = -y^2/2: a strict Nash equilibrium whose v' is not negative
     semi-definite, which Corollary 2 rules out for zero-sum games."""
-    spec = gamedsl.loads("game g\nparam x = 1\nparam y = 1\nplayer A controls x maximizes -x^2 / 2 + 10 * x * y\nplayer B controls y maximizes -y^2 / 2\n")
+    spec = gamedsl.loads(
+        "game g\nparam x = 1\nparam y = 1\n"
+        "player A controls x maximizes -x^2 / 2 + 10 * x * y\nplayer B controls y maximizes -y^2 / 2\n"
+    )
     p = only_point(analyze(spec))
     assert p.nash.classification == STRICT
     assert p.nash.symmetric_part.kind == "indefinite"
@@ -142,7 +152,10 @@ def test_non_strict_and_zero_sum_lemma_notes():
 
 
 def test_constant_sum_counts_as_zero_sum():
-    spec = gamedsl.loads("game g\nparam x = 1\nparam y = 1\nplayer A controls x maximizes x * y - x^2 + 3\nplayer B controls y maximizes x^2 - x * y - 1\n")
+    spec = gamedsl.loads(
+        "game g\nparam x = 1\nparam y = 1\n"
+        "player A controls x maximizes x * y - x^2 + 3\nplayer B controls y maximizes x^2 - x * y - 1\n"
+    )
     kind = analyze(spec).zero_sum
     assert kind.kind == "constant-sum" and kind.zero_sum
 
@@ -217,7 +230,8 @@ def test_predictions_agree_with_runs_at_the_configured_steps(name):
     for p in a.points:
         for lin in p.linearizations:
             obs, verdict = p.observations[lin.solver], p.verdicts[lin.solver]
-            where = f"{name} at {p.point.x} with {lin.solver}: {verdict.reason} (rho {lin.radius}, observed {obs.rate}, {obs.status})"
+            where = f"{name} at {p.point.x} with {lin.solver}: {verdict.reason}"
+            where += f" (rho {lin.radius}, observed {obs.rate}, {obs.status})"
             assert verdict.agree, where
             if lin.prediction == linearize.CONVERGES:
                 assert verdict.rate_error is not None and verdict.rate_error <= 0.10, where
@@ -302,7 +316,12 @@ def test_a_tight_time_limit_gives_exit_7():
 def test_cli_report_and_json(cli):
     result = cli("analyze", "games/bilinear.game")
     assert result.code == 0, result.stderr
-    for text in ("v[phi] = theta", "eigenvalues of v': -i, i", "SimGA (Lemma 4): not locally convergent", "h < 2*gamma/(gamma^2 + 1)"):
+    for text in (
+        "v[phi] = theta",
+        "eigenvalues of v': -i, i",
+        "SimGA (Lemma 4): not locally convergent",
+        "h < 2*gamma/(gamma^2 + 1)",
+    ):
         assert text in result.stdout, result.stdout
     result = cli("analyze", "games/bilinear.game", "--json", "--gamma", "2", "--h", "0.05")
     data = json.loads(result.stdout)

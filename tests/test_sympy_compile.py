@@ -13,13 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
-import torch
 
 import gamedsl
 from gamedsl.analysis.field import Field
 from gamedsl.analysis.verify import torch_game, torch_v_and_J
 from gamedsl.compile import sympy_game
-from gamedsl.compile.sympy_game import SYMPY_FUNCTIONS, SYMBOLIC_NETWORKS, compile_game, number, power
+from gamedsl.compile.sympy_game import SYMBOLIC_NETWORKS, SYMPY_FUNCTIONS, compile_game, number, power
 from gamedsl.errors import ExitCode, LimitError, OutOfReach
 from gamedsl.library.functions import FUNCTIONS
 from gamedsl.library.networks import BUILDERS
@@ -109,7 +108,9 @@ def test_symbols_follow_the_torch_parameter_order():
     spec = gamedsl.loads(EVERYTHING.format(a=OBJECTIVES[0][0], b=OBJECTIVES[0][1]))
     game = compile_game(spec)
     names = [str(s) for s in game.symbols]
-    assert names == ["w_0", "w_1", "w_2", "D_weight_0_0", "D_weight_0_1", "D_weight_0_2", "D_bias", "k", "G_weight_0_0", "G_weight_1_0", "G_weight_2_0"]  # fmt: skip
+    a = ["w_0", "w_1", "w_2", "D_weight_0_0", "D_weight_0_1", "D_weight_0_2", "D_bias"]
+    b = ["k", "G_weight_0_0", "G_weight_1_0", "G_weight_2_0"]
+    assert names == a + b
     assert [len(range(*b.indices(len(names)))) for b in game.blocks] == [7, 4]
     tg = torch_game(spec)
     sizes = [t.numel() for p in tg.players for t in p.params]
@@ -174,7 +175,10 @@ def test_huge_constant_powers_are_refused_not_computed():
         power(sp.Integer(2), sp.Integer(2) ** 100)
     with pytest.raises(LimitError):
         power(sp.Integer(10), sp.Integer(100_000))
-    spec = gamedsl.loads("game g\nparam x = 1\nparam y = 1\nplayer A controls x maximizes -x^2 + 2^(2^(2^100))\nplayer B controls y maximizes -y^2\n")
+    spec = gamedsl.loads(
+        "game g\nparam x = 1\nparam y = 1\n"
+        "player A controls x maximizes -x^2 + 2^(2^(2^100))\nplayer B controls y maximizes -y^2\n"
+    )
     with pytest.raises(LimitError) as info:
         compile_game(spec)
     assert info.value.span is not None and info.value.span.line == 4
@@ -194,7 +198,8 @@ def test_sampled_data_is_out_of_reach_with_a_position():
 def test_deep_networks_are_out_of_reach():
     spec = gamedsl.loads(
         "game g\ndata x ~ dirac(1)\nnetwork D = mlp(1 -> 1, hidden=[4])\nparam t = 1\n"
-        "player D controls D maximizes gan(critic=D, real=x, fake=t)\nplayer G controls t minimizes gan(critic=D, real=x, fake=t)\n"
+        "player D controls D maximizes gan(critic=D, real=x, fake=t)\n"
+        "player G controls t minimizes gan(critic=D, real=x, fake=t)\n"
     )
     with pytest.raises(OutOfReach, match="network 'D' is built with 'mlp'"):
         compile_game(spec)

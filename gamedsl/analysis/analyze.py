@@ -148,7 +148,9 @@ def analyze(spec: CheckedGame, options: Options | None = None) -> Analysis:
     return analysis
 
 
-def analyze_point(fld: Field, point: stationary.StationaryPoint, settings: Settings, kind: nash.ZeroSum) -> PointAnalysis:
+def analyze_point(
+    fld: Field, point: stationary.StationaryPoint, settings: Settings, kind: nash.ZeroSum
+) -> PointAnalysis:
     J_exact = None
     if point.exact is not None:
         try:
@@ -171,7 +173,9 @@ def analyze_point(fld: Field, point: stationary.StationaryPoint, settings: Setti
     C = stability.consensus_matrix(J, gamma)
     C_exact = stability.consensus_matrix(J_exact, number(gamma)) if J_exact is not None else None
     spec_c = stability.spectrum(C, C_exact, seconds=min(5.0, limits.remaining()))
-    formula = stability.consensus_formula(J_exact, seconds=min(3.0, limits.remaining())) if J_exact is not None else None
+    formula = (
+        stability.consensus_formula(J_exact, seconds=min(3.0, limits.remaining())) if J_exact is not None else None
+    )
     lins = [
         linearize.linearize(name, J, fld.blocks, players, settings.h, params)
         for name, params in settings.solver_params.items()

@@ -9,7 +9,8 @@ Where float64 overflows (softplus of a large argument), values are recomputed wi
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Callable, Sequence
 
 import numpy as np

@@ -135,7 +135,9 @@ def _smoothing(c: Context) -> np.ndarray:
     name = c.params.get("player") or ""
     d = c.players.index(name) if name in c.players else 0
     D = c.blocks[d]
-    others = np.concatenate([np.arange(b.start, b.stop) for i, b in enumerate(c.blocks) if i != d] or [np.zeros(0, int)])
+    others = np.concatenate(
+        [np.arange(b.start, b.stop) for i, b in enumerate(c.blocks) if i != d] or [np.zeros(0, int)]
+    )
     J_O = c.J[others]  # d v_O / d x
     direction = c.J.copy()
     direction[D] -= gamma * J_O[:, D].T @ J_O

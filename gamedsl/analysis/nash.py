@@ -148,9 +148,7 @@ def _kind(signs: list[int]) -> str:
     return "indefinite"
 
 
-def classify(
-    J: np.ndarray, J_exact: sp.Matrix | None, blocks, players: list[str], game_kind: ZeroSum
-) -> NashResult:
+def classify(J: np.ndarray, J_exact: sp.Matrix | None, blocks, players: list[str], game_kind: ZeroSum) -> NashResult:
     exact_blocks = blocks_of(J_exact, blocks) if J_exact is not None else [None] * len(blocks)
     checks = [PlayerCheck(name, definiteness(H, E)) for name, H, E in zip(players, blocks_of(J, blocks), exact_blocks)]
     kinds = [c.hessian.kind for c in checks]
@@ -177,9 +175,7 @@ def _corollary2(result: NashResult, game: ZeroSum, n_players: int) -> list[str]:
         if result.classification == NOT_NASH:
             notes.append(f"not Nash: the own Hessian of {', '.join(offenders)} has a positive eigenvalue")
         return notes
-    notes = [
-        f"Lemma 1 (zero-sum): v' is negative (semi-)definite iff both players' own Hessians are; here v' is {sym}"
-    ]
+    notes = [f"Lemma 1 (zero-sum): v' is negative (semi-)definite iff both players' own Hessians are; here v' is {sym}"]
     if sym == "negative definite":
         notes.append("Corollary 2: v' is negative definite at a stationary point, so this is a local Nash equilibrium")
     elif sym in ("negative semi-definite", "zero"):

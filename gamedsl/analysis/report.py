@@ -104,7 +104,11 @@ def _point_text(analysis: Analysis, pa: PointAnalysis) -> str:
     else:
         values = [_num(float(x), 8) for x in pa.point.x]
     pairs = [f"{n} = {v}" for n, v in zip(names, values)]
-    return ", ".join(pairs) if len(pairs) <= 12 else ", ".join(pairs[:12]) + f", … ({len(pairs)} coordinates; all with --json)"
+    return (
+        ", ".join(pairs)
+        if len(pairs) <= 12
+        else ", ".join(pairs[:12]) + f", … ({len(pairs)} coordinates; all with --json)"
+    )
 
 
 # ---- human output --------------------------------------------------------------------------------
@@ -187,7 +191,9 @@ def _print_matrix(J: sp.Matrix, symbols: list, console: Console) -> None:
 
 
 def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Console) -> None:
-    console.print(f"\n[bold]Point {k}[/] " + escape(f"[{pa.point.method}]: {_point_text(analysis, pa)}"), highlight=False)
+    console.print(
+        f"\n[bold]Point {k}[/] " + escape(f"[{pa.point.method}]: {_point_text(analysis, pa)}"), highlight=False
+    )
     console.print(f"  eigenvalues of v': {_eigen_text(pa.spectrum.values, pa.spectrum.exact)}", markup=False)
     nash = pa.nash
     console.print(f"  Nash: {nash.classification}", markup=False)
@@ -205,7 +211,9 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
             markup=False,
         )
     else:
-        console.print(f"  SimGA (Lemma 4): not locally convergent at any h: {pa.simga.reason}; {_q_text(pa.simga)}", markup=False)
+        console.print(
+            f"  SimGA (Lemma 4): not locally convergent at any h: {pa.simga.reason}; {_q_text(pa.simga)}", markup=False
+        )
     gamma = analysis.settings.gamma
     console.print(
         f"  consensus, γ = {_num(gamma)}: eigenvalues of v' − γ v'ᵀv': "
@@ -219,7 +227,9 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
         bound = _exact(formula.h_max)
         console.print(f"    in γ: eigenvalues {eig}" + (f"; Lemma 4: h < {bound}" if bound else ""), markup=False)
 
-    console.print(f"  one-step maps F'(x̄) at h = {_num(h)} (Proposition 3: converges iff ρ(F') < 1, at rate ρ per step):")
+    console.print(
+        f"  one-step maps F'(x̄) at h = {_num(h)} (Proposition 3: converges iff ρ(F') < 1, at rate ρ per step):"
+    )
     for lin in pa.linearizations:
         params = ", ".join(f"{k} = {v}" for k, v in lin.params.items() if v != "" and v is not False)
         state = f" on {lin.state}" if lin.state != "x" else ""
@@ -243,7 +253,9 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
         table.add_row(*(escape(str(cell)) for cell in row))
     console.print(Padding(table, (0, 0, 0, 4)))
     if pa.torch_check is not None:
-        console.print(f"  torch compilation: max |v'_torch − v'_sympy| = {pa.torch_check:.2e} at this point", markup=False)
+        console.print(
+            f"  torch compilation: max |v'_torch − v'_sympy| = {pa.torch_check:.2e} at this point", markup=False
+        )
 
 
 def _agree_text(verdict) -> str:
@@ -297,7 +309,8 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         "path": analysis.spec.source.path,
         "game": analysis.spec.name,
         "players": [
-            {"name": name, "parameters": [str(s) for s in game.symbols[block]]} for name, block in zip(game.players, game.blocks)
+            {"name": name, "parameters": [str(s) for s in game.symbols[block]]}
+            for name, block in zip(game.players, game.blocks)
         ],
         "parameters": symbols,
         "game_kind": {"kind": analysis.zero_sum.kind, "method": analysis.zero_sum.method},

@@ -170,7 +170,11 @@ def consensus_formula(J_exact: sp.Matrix, seconds: float = 3.0) -> ConsensusForm
             bound = None
             # Lemma 4 in closed form only where no square root's sign depends on gamma
             # (eigenvalues that turn from real to complex as gamma grows have no single formula)
-            if not any(p.exp.is_Rational and not p.exp.is_Integer and p.base.has(GAMMA) for v in values for p in v.atoms(sp.Pow)):
+            if not any(
+                p.exp.is_Rational and not p.exp.is_Integer and p.base.has(GAMMA)
+                for v in values
+                for p in v.atoms(sp.Pow)
+            ):
                 bounds = set()
                 for value in values:
                     re, im = value.as_real_imag()

@@ -73,7 +73,8 @@ def exact_guard(fld: Field) -> str | None:
         degree = limits.polynomial_degree(eq, symbols)
         if degree is not None:
             if degree > limits.MAX_EXACT_SOLVE_DEGREE:
-                return f"an equation of degree {degree} (the exact route is tried up to degree {limits.MAX_EXACT_SOLVE_DEGREE})"
+                limit = limits.MAX_EXACT_SOLVE_DEGREE
+                return f"an equation of degree {degree} (the exact route is tried up to degree {limit})"
             bezout *= max(degree, 1)
     if bezout > 10 * limits.MAX_EXACT_SOLVE_DEGREE:
         return f"up to {bezout} solutions (Bezout's bound)"

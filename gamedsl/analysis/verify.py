@@ -171,7 +171,7 @@ def observe(
                 else:
                     settled = 0
                 previous = slope
-    except (solvers.SolverError, GameError) as exc:
+    except (solvers.SolverError, GameError, ValueError, RuntimeError) as exc:  # the run failed: that is the observation
         return Observation(solver, "error", None, k, 0, start, 0.0, getattr(exc, "message", str(exc)))
     rate, fitted = _fit(distances)
     if not status:

@@ -16,18 +16,23 @@ from gamedsl.errors import ExitCode, GameError
 def analyze(
     file: Annotated[Path, typer.Argument(help="The .game file.", show_default=False)],
     h: Annotated[
-        Optional[float], typer.Option("--h", help="Step size h of the predictions. Default: the game's sgd learning rate.")
+        Optional[float],
+        typer.Option("--h", help="Step size h of the predictions. Default: the game's sgd learning rate."),
     ] = None,
     gamma: Annotated[
         Optional[float],
-        typer.Option("--gamma", help="Weight gamma for consensus and smoothing. Default: the game's solver.gamma, else 10."),
+        typer.Option(
+            "--gamma", help="Weight gamma for consensus and smoothing. Default: the game's solver.gamma, else 10."
+        ),
     ] = None,
     beta: Annotated[
         Optional[float], typer.Option("--beta", help="Momentum beta. Default: the game's solver.beta, else 0.5.")
     ] = None,
     verify: Annotated[
         bool,
-        typer.Option("--verify", help="Also run every solver (torch, float64) near every stationary point and compare."),
+        typer.Option(
+            "--verify", help="Also run every solver (torch, float64) near every stationary point and compare."
+        ),
     ] = False,
     steps: Annotated[int, typer.Option("--steps", min=10, help="At most this many steps per verification run.")] = 2000,
     time_limit: Annotated[
@@ -56,7 +61,9 @@ def analyze(
         spec = gamedsl.load(file)
         for warning in spec.warnings:
             err.print(warning.render(), markup=False)
-        analysis = pipeline.analyze(spec, pipeline.Options(h=h, gamma=gamma, beta=beta, time_limit=time_limit, seed=seed))
+        analysis = pipeline.analyze(
+            spec, pipeline.Options(h=h, gamma=gamma, beta=beta, time_limit=time_limit, seed=seed)
+        )
         if verify:
             runs = sum(1 for pa in analysis.points for lin in pa.linearizations if lin.known)
             err.print(f"verifying: {runs} runs of at most {steps:,} steps", markup=False)

@@ -52,7 +52,8 @@ def root(
 
     Exit codes: 0 ok, 1 goal not reached, 2 bad usage, 3 invalid game file, 4 missing or
     malformed data, 5 bad checkpoint, 6 run diverged, 7 input beyond a safety limit,
-    130 interrupted (a checkpoint was saved).
+    8 beyond symbolic analysis, 9 a distributed peer failed, 130 interrupted (a checkpoint
+    was saved).
     """
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,8 +16,10 @@ from rich.table import Table
 import gamedsl
 from gamedsl.cli.output import err, out
 from gamedsl.config import divergence_overrides, parse_override, resolve
-from gamedsl.errors import DivergedError, ExitCode, UsageError
+from gamedsl.errors import DivergedError, ExitCode, ParallelError, UsageError
 from gamedsl.training import monitors
+from gamedsl.training.parallel import from_environment as parallel_from_environment
+from gamedsl.training.parallel import shutdown
 from gamedsl.training.session import Session, default_directory
 
 
@@ -34,6 +41,9 @@ def solve(
     spectrum_every: Annotated[
         Optional[int], typer.Option("--spectrum-every", help="Eigenvalues of v' and w' every N steps (0: never).", min=0)
     ] = None,
+    nproc: Annotated[
+        Optional[int], typer.Option(help="Data-parallel processes on this machine (launches torchrun).", min=1)
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Compile FILE to PyTorch and solve it with the chosen solver.
@@ -43,74 +53,131 @@ def solve(
     at the end), params/ (state dicts), samples.npy, metrics.json and TensorBoard logs
     (`tensorboard --logdir runs`). Ctrl-C or SIGTERM saves a checkpoint first; continue with
     `gamedsl solve --resume RUN_DIR`. A non-finite utility, gradient or parameter stops the
-    run (exit 6) and keeps the last good checkpoint.
+    run (exit 6) and keeps the last good checkpoint. `--nproc N` (or `torchrun
+    --nproc-per-node N -m gamedsl solve ...`) runs data-parallel: see docs/scaling.md.
     """
+    if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(_launch(nproc))
     if resume is not None:
         given = {"FILE": file, "--solver": solver, "--set": sets, "--batch": batch, "--seed": seed, "--device": device, "--dtype": dtype, "--out": out_dir}
         clash = [name for name, value in given.items() if value]
         if clash:
-            raise UsageError(f"--resume continues a run with its own settings; drop {', '.join(clash)}", hint="only --steps, --logdir, --spectrum-every and --quiet apply")
-        session = Session.resume(resume, steps)
+            raise UsageError(
+                f"--resume continues a run with its own settings; drop {', '.join(clash)}",
+                hint="only --steps, --logdir, --spectrum-every, --nproc and --quiet apply",
+            )
+        parallel = parallel_from_environment(_saved_device(resume))
+        session = Session.resume(resume, steps, parallel)
         if spectrum_every is not None:
-            session.config = _replace(session.config, spectrum_every=spectrum_every)
-        err.print(f"resuming {resume} at step {session.run.step_count:,} of {session.config.steps:,}", markup=False)
+            session.config = replace(session.config, spectrum_every=spectrum_every)
+        if parallel.main:
+            err.print(f"resuming {resume} at step {session.run.step_count:,} of {session.config.steps:,}", markup=False)
     else:
         if file is None:
             raise UsageError("give a .game file, or --resume RUN_DIR", hint="for example: gamedsl solve games/mog.game")
         overrides = [parse_override(text) for text in sets or []]
         game = gamedsl.load(file, divergence_overrides(overrides))
-        for warning in game.warnings:
-            err.print(warning.render(), markup=False)
         flags = {"solver": solver, "steps": steps, "batch": batch, "seed": seed, "device": device, "dtype": dtype, "spectrum_every": spectrum_every}
         config = resolve(game.settings, overrides, flags)
-        for note in config.notes:
-            err.print(f"note: {note}", markup=False)
-        session = Session.create(game, config, out_dir or default_directory(game, config))
-        session.write_config()
-        err.print(f"run directory: {session.directory}", markup=False)
-    result = _train(session, logdir or session.directory, resumed=resume is not None, quiet=quiet)
-    _finish(session, result)
+        parallel = parallel_from_environment(config.device)
+        if parallel.main:
+            for warning in game.warnings:
+                err.print(warning.render(), markup=False)
+            for note in config.notes:
+                err.print(f"note: {note}", markup=False)
+        directory = parallel.broadcast(out_dir or default_directory(game, config))
+        session = Session.create(game, config, directory, parallel)
+        if parallel.main:
+            session.write_config()
+            err.print(f"run directory: {session.directory}", markup=False)
+    try:
+        result = _train(session, logdir or session.directory, resumed=resume is not None, quiet=quiet)
+        _finish(session, result)
+    except RuntimeError as exc:
+        if not parallel.active:
+            raise
+        saved = session.directory / "checkpoint.pt"
+        raise ParallelError(
+            f"a process of the distributed run failed ({str(exc).splitlines()[0][:160]}); "
+            f"the last checkpoint {saved} is intact",
+            hint=f"resume with: gamedsl solve --resume {session.directory} --nproc {parallel.world}",
+        ) from None
+    finally:
+        shutdown()
 
 
-def _replace(config, **changes):
-    from dataclasses import replace
+def _saved_device(run_dir: Path) -> str:
+    try:
+        return json.loads((run_dir / "config.json").read_text())["config"]["device"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "auto"  # Session.resume reports the damage
 
-    return replace(config, **changes)
+
+def _launch(nproc: int) -> int:
+    """`--nproc N`: run this same command under torchrun with N processes on this machine."""
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "gamedsl", *args]
+    proc = subprocess.Popen(command)
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # the workers got the signal too; they save a checkpoint and stop
+            continue
 
 
 def _train(session: Session, logdir: Path, resumed: bool, quiet: bool):
-    board = monitors.TensorBoard(session, logdir, purge_step=session.run.step_count if resumed else None)
-    pictures = monitors.Pictures(session, board)
-    interrupts = monitors.Interrupts()
+    """Every process checkpoints (gathering RNG states) and agrees on stopping; rank 0 alone
+    logs, draws and shows progress."""
+    main = session.parallel.main
+    interrupts = monitors.Interrupts(session.parallel)
     callbacks = [monitors.Checkpoints(session), interrupts]
-    if pictures.active:
-        callbacks.append(pictures)
-        if not resumed:
-            pictures.snapshot(0)
-    if session.config.spectrum_every:
-        callbacks.append(monitors.Spectra(session, board))
+    board = monitors.TensorBoard(session, logdir, purge_step=session.run.step_count if resumed else None) if main else None
+    if board is not None:
+        callbacks.append(board)
+        pictures = monitors.Pictures(session, board)
+        if pictures.active:
+            callbacks.append(pictures)
+            if not resumed:
+                pictures.snapshot(0)
+        if session.config.spectrum_every:
+            callbacks.append(monitors.Spectra(session, board))
     try:
-        with monitors.ProgressBar(session, session.config.steps, err, quiet) as bar, interrupts:
-            result = session.train([bar, board, *callbacks])
+        with monitors.ProgressBar(session, session.config.steps, err, quiet or not main) as bar, interrupts:
+            result = session.train([bar, *callbacks])
     finally:
-        board.close()
+        if board is not None:
+            board.close()
     session.interrupted = interrupts.received
     return result
 
 
 def _finish(session: Session, result) -> None:
+    main = session.parallel.main
     if result.status == "diverged":
+        if not main:  # every process saw the same values; rank 0 says it
+            raise typer.Exit(int(ExitCode.DIVERGED))
         saved = session.directory / "checkpoint.pt"
         kept = f"the last good checkpoint is {saved}" if saved.exists() else "no checkpoint had been written yet"
         raise DivergedError(f"the run diverged: {result.message}; {kept}", hint="lower the learning rate, or try --solver consensus")
     session.run.check_parameters()
     session.save_checkpoint()
-    summary = session.write_outputs(result, session.evaluate())
-    print_summary(session, result, summary)
+    if main:
+        summary = session.write_outputs(result, session.evaluate())
+        print_summary(session, result, summary)
     if session.interrupted:
+        if not main:
+            raise typer.Exit(int(ExitCode.INTERRUPTED))
+        nproc = f" --nproc {session.parallel.world}" if session.parallel.active else ""
         err.print(
             f"{session.interrupted}: stopped at step {result.steps:,}; checkpoint saved to {session.directory / 'checkpoint.pt'}\n"
-            f"resume with: gamedsl solve --resume {session.directory}",
+            f"resume with: gamedsl solve --resume {session.directory}{nproc}",
             markup=False,
         )
         raise typer.Exit(int(ExitCode.INTERRUPTED))

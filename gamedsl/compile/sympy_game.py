@@ -279,7 +279,9 @@ def power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
         if isinstance(value, complex):
             return sp.nan
         if not math.isfinite(value):
-            raise LimitError(f"the constant {float(base):g} ^ {float(exponent):g} is too large", hint="use smaller constants")
+            raise LimitError(
+                f"the constant {float(base):g} ^ {float(exponent):g} is too large", hint="use smaller constants"
+            )
         return sp.Float(value)
     return sp.Pow(base, exponent)
 

@@ -83,6 +83,7 @@ def describe_value(value: ast.Value) -> str:
 class Int(Kind):
     minimum: int | None = None
     label: str = "a whole number"
+    maximum: int | None = None
 
     def convert(self, value):
         if not (isinstance(value, ast.NumberValue) and value.is_int):
@@ -90,6 +91,8 @@ class Int(Kind):
         number = int(value.value)
         if self.minimum is not None and number < self.minimum:
             raise GameCheckError(f"expected a whole number of at least {self.minimum}, got {number}", span=value.span)
+        if self.maximum is not None and number > self.maximum:
+            raise GameCheckError(f"expected a whole number of at most {self.maximum}, got {number}", span=value.span)
         return number
 
 

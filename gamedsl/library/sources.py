@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from gamedsl.errors import GameCheckError
-from gamedsl.library.signature import REQUIRED, Arg, Bool, Float, Int, Numeric, Shape, Signature, normalize_shape
+from gamedsl.library.signature import REQUIRED, Arg, Bool, Choice, Float, Int, Numeric, Shape, Signature, Text, normalize_shape
 
 
 @dataclass(frozen=True)
@@ -212,3 +212,115 @@ INITIALIZERS: dict[str, Signature] = {
         ),
     )
 }
+
+# ---- real images (gamedsl/data/images.py): loaded when the game is compiled, never at check time --
+
+IMAGE_SOURCES = ("cifar10", "image_folder", "digits")
+
+
+def _image_sampler(shape, load, name):
+    def build(v):
+        from gamedsl.data.images import ImageSampler
+        from gamedsl.errors import DataError
+
+        try:
+            return ImageSampler(shape(v), lambda: load(v))
+        except DataError as exc:
+            exc.origin = name  # Session.create points the error at the declaration
+            raise
+
+    return build
+
+
+def _cifar10(v):
+    from gamedsl.data.images import load_cifar10
+
+    return load_cifar10(v["path"], v["split"])
+
+
+def _image_folder(v):
+    from gamedsl.data.images import load_image_folder
+
+    return load_image_folder(v["path"], v["size"], v["crop"], v["channels"])
+
+
+def _digits(v):
+    from gamedsl.data.images import load_digits
+
+    return load_digits(v["size"])
+
+
+def _check_crop(values, spans):
+    if values["crop"] is not None and values["crop"] < values["size"]:
+        raise GameCheckError(
+            f"a crop of {values['crop']} pixels is smaller than the image size {values['size']}",
+            span=spans.get("crop", spans[""]),
+            hint="images are cropped first, then resized: the paper crops CelebA to 160 and resizes to 64",
+        )
+
+
+def _check_folder(values, spans):
+    _not_empty(values, spans)
+    _check_crop(values, spans)
+    if values["channels"] not in (1, 3):
+        raise GameCheckError(
+            f"channels is 1 (grey) or 3 (colour), got {values['channels']}", span=spans.get("channels", spans[""])
+        )
+
+
+def _not_empty(values, spans):
+    if values["path"] is not None and not values["path"].strip():
+        raise GameCheckError("the path is empty", span=spans.get("path", spans[""]))
+
+
+register_source(
+    Source(
+        Signature(
+            "cifar10",
+            (
+                Arg("path", Text(), None, "the cifar-10-batches-py folder; default: under the data root"),
+                Arg("split", Choice(choices=("train", "test", "all")), "train", "train (data_batch_1..5), test (test_batch) or all"),
+            ),
+            "CIFAR-10 (the python version), 32x32 colour images scaled to [-1, 1]. Never downloaded.",
+            validate=_not_empty,
+        ),
+        frozenset({"data"}),
+        lambda v: (3, 32, 32),
+        _image_sampler(lambda v: (3, 32, 32), _cifar10, "cifar10"),
+    )
+)
+
+register_source(
+    Source(
+        Signature(
+            "image_folder",
+            (
+                Arg("path", Text(), REQUIRED, "a folder of image files (searched recursively); relative to the data root"),
+                Arg("size", Int(1), 64, "side of the square images after resizing"),
+                Arg("crop", Int(1), None, "side of the centre crop taken first (CelebA: 160); default: the largest square"),
+                Arg("channels", Int(1), 3, "3 (colour) or 1 (grey)"),
+            ),
+            "Every image in a folder (e.g. CelebA), centre-cropped, resized and scaled to [-1, 1].",
+            validate=_check_folder,
+        ),
+        frozenset({"data"}),
+        lambda v: (v["channels"], v["size"], v["size"]),
+        _image_sampler(lambda v: (v["channels"], v["size"], v["size"]), _image_folder, "image_folder"),
+    )
+)
+
+
+
+register_source(
+    Source(
+        Signature(
+            "digits",
+            (Arg("size", Int(1), 32, "side of the images: scikit-learn's 8x8 digits are resized to size x size"),),
+            "The 1,797 handwritten 8x8 digits that ship inside scikit-learn, white on black, resized and scaled "
+            "to [-1, 1]: real image data that needs no download.",
+        ),
+        frozenset({"data"}),
+        lambda v: (1, v["size"], v["size"]),
+        _image_sampler(lambda v: (1, v["size"], v["size"]), _digits, "digits"),
+    )
+)

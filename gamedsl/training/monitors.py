@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from gamedsl.training.parallel import Parallel
 from gamedsl.training.session import Session
 
 
@@ -143,9 +144,12 @@ class Checkpoints:
 
 
 class Interrupts:
-    """Turns SIGINT (Ctrl-C) and SIGTERM into a clean stop after the current step."""
+    """Turns SIGINT (Ctrl-C) and SIGTERM into a clean stop after the current step.
 
-    def __init__(self):
+    In a distributed run the processes agree every step, so that all stop at the same one."""
+
+    def __init__(self, parallel: Parallel = Parallel()):
+        self.parallel = parallel
         self.received: str | None = None
         self.previous = {}
 
@@ -164,7 +168,10 @@ class Interrupts:
         self.received = signal.Signals(signum).name
 
     def __call__(self, run, info) -> bool:
-        return self.received is not None
+        stop = self.parallel.any(self.received is not None)
+        if stop and self.received is None:
+            self.received = "a peer's signal"
+        return stop
 
 
 class Spectra:

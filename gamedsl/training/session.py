@@ -11,7 +11,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -21,11 +21,14 @@ import torch
 import solvers
 from gamedsl.compile.torch_game import TorchGame, pick_device
 from gamedsl.config import RunConfig
+from gamedsl.errors import UsageError
 from gamedsl.metrics.mixture import mixture_metrics
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame
 from gamedsl.library.sources import SOURCES
 from gamedsl.training import checkpoint
+from gamedsl.training.parallel import Parallel
+from solvers.distributed import mean_reducer
 
 
 SMALL_GAME = 100_000  # parameters; below this, extra intra-op threads only add contention
@@ -57,25 +60,30 @@ class Session:
     directory: Path
     torch_game: TorchGame
     run: solvers.Run
+    parallel: Parallel = Parallel()
     interrupted: str | None = None  # the signal that stopped the run, if any
 
     @classmethod
-    def create(cls, game: CheckedGame, config: RunConfig, directory: Path, shards: int = 1, shard_ids=None, reduce=None):
+    def create(cls, game: CheckedGame, config: RunConfig, directory: Path, parallel: Parallel = Parallel()) -> "Session":
+        """Compile the game for this process; `shards = 0` becomes one shard per process."""
+        if not config.shards:
+            config = replace(config, shards=parallel.world)
         torch_game = TorchGame(
             game,
             batch=config.batch,
             seed=config.seed,
-            device=pick_device(config.device),
+            device=pick_device(parallel.device(config.device)),
             dtype=config.dtype,
-            shards=shards,
-            shard_ids=shard_ids,
+            shards=config.shards,
+            shard_ids=parallel.shard_ids(config.shards),
         )
         set_threads(config.threads, sum(p.numel() for p in torch_game.parameters()))
-        run = solvers.Run(torch_game, config.make_solver(), config.make_optimizer(), reduce=reduce)
-        return cls(game, config, Path(directory), torch_game, run)
+        reduce = mean_reducer() if parallel.active else None
+        run = solvers.Run(torch_game, config.make_solver(), config.make_optimizer(), reduce=reduce, world=parallel.world)
+        return cls(game, config, Path(directory), torch_game, run, parallel)
 
     @classmethod
-    def resume(cls, directory: Path, steps: int | None = None) -> "Session":
+    def resume(cls, directory: Path, steps: int | None = None, parallel: Parallel = Parallel()) -> "Session":
         """Rebuild a run from its directory: the game source and configuration saved in
         config.json, the state in checkpoint.pt. `steps` changes the total to run to."""
         from gamedsl.errors import CheckpointError, Source
@@ -97,17 +105,26 @@ class Session:
         except TypeError as exc:
             raise CheckpointError(f"{directory} was written by another version of gamedsl ({exc})") from None
         game = check_source(source, config.divergences)
-        session = cls.create(game, config, directory)
+        session = cls.create(game, config, directory, parallel)
         data = checkpoint.load(directory / checkpoint.FILENAME, checkpoint.fingerprint(source.text))
         try:
             session.run.load_state_dict(data["run"])
-            session.torch_game.set_rng_state(data["rng"])
+            ids = session.torch_game.shard_ids
+            session.torch_game.set_rng_state({name: [states[k] for k in ids] for name, states in data["rng"].items()})
+            buffers = dict(session.torch_game.named_buffers())
+            with torch.no_grad():
+                for name, value in data.get("buffers", {}).items():
+                    buffers[name].copy_(value)
         except (KeyError, ValueError, RuntimeError, TypeError) as exc:
             raise CheckpointError(f"the checkpoint in {directory} does not fit this game ({exc})") from None
         return session
 
     def save_checkpoint(self) -> Path:
+        """Atomically write checkpoint.pt (rank 0; every process takes part in gathering the RNG states)."""
         path = self.directory / checkpoint.FILENAME
+        rng = self.parallel.gather_rng(self.torch_game.shard_ids, self.torch_game.rng_state())
+        if not self.parallel.main:
+            return path
         checkpoint.save(
             path,
             {
@@ -116,13 +133,23 @@ class Session:
                 "config": self.config.as_dict(),
                 "step": self.run.step_count,
                 "run": self.run.state_dict(),
-                "rng": self.torch_game.rng_state(),
+                "buffers": {k: v.detach().clone() for k, v in self.torch_game.named_buffers()},  # e.g. batch-norm statistics
+                "rng": rng,  # every shard's generators, in shard order
             },
         )
         return path
 
     def train(self, callbacks: Sequence = ()) -> solvers.Result:
-        """Run until the configured total number of steps (a resumed run continues)."""
+        """Run until the configured total number of steps (a resumed run continues).
+
+        A solver that finds at its first step that it cannot handle this game (e.g. debias
+        without sampled data) raises SolverError; it becomes a usage error here."""
+        try:
+            return self._solve(callbacks)
+        except solvers.SolverError as exc:
+            raise UsageError(f"solver '{self.config.solver}': {exc.message}", hint=exc.hint) from None
+
+    def _solve(self, callbacks: Sequence) -> solvers.Result:
         return solvers.solve(
             self.torch_game,
             self.run.solver,

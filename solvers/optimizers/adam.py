@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from solvers.optimizers.base import OPTIMIZERS, Optimizer, zeros_like
+from solvers import vec
+from solvers.optimizers.base import OPTIMIZERS, Optimizer
 from solvers.registry import param
 
 
@@ -22,20 +23,20 @@ class Adam(Optimizer):
 
     def init(self, params):
         return {
-            "exp_avg": zeros_like(params),
-            "exp_avg_sq": zeros_like(params),
+            "exp_avg": vec.zeros_like(params),
+            "exp_avg_sq": vec.zeros_like(params),
             "step": [torch.zeros((), dtype=torch.float64) for _ in params],
         }
 
     @torch.no_grad()
     def step_(self, params, direction, state):
         steps = state["step"]
-        torch._foreach_add_(steps, 1.0)
-        t = float(steps[0])  # the players step together; all counters of a call agree
-        torch._foreach_lerp_(state["exp_avg"], direction, 1 - self.beta1)
-        torch._foreach_mul_(state["exp_avg_sq"], self.beta2)
-        torch._foreach_addcmul_(state["exp_avg_sq"], direction, direction, value=1 - self.beta2)
-        denom = torch._foreach_sqrt(state["exp_avg_sq"])
-        torch._foreach_div_(denom, (1 - self.beta2**t) ** 0.5)
-        torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(params, state["exp_avg"], denom, value=self.lr / (1 - self.beta1**t))
+        for s in steps:
+            s.add_(1.0)
+        # the players of one call step together, so their counters agree; under torch.func
+        # transforms the counter stays a tensor and so do the bias corrections
+        t = float(steps[0]) if vec.is_eager(params) else steps[0]
+        vec.ema_(state["exp_avg"], direction, self.beta1)
+        vec.ema_square_(state["exp_avg_sq"], direction, self.beta2)
+        denom = vec.root(vec.scale(state["exp_avg_sq"], 1 / (1 - self.beta2**t)), self.eps)
+        vec.add_ratio_(params, state["exp_avg"], denom, self.lr / (1 - self.beta1**t))

@@ -32,6 +32,3 @@ class Optimizer:
 
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
 
-
-def zeros_like(params: list[torch.Tensor]) -> list[torch.Tensor]:
-    return [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from solvers.optimizers.base import OPTIMIZERS, Optimizer, zeros_like
+from solvers import vec
+from solvers.optimizers.base import OPTIMIZERS, Optimizer
 from solvers.registry import param
 
 
@@ -28,30 +29,25 @@ class RMSProp(Optimizer):
     centered: bool = param(False, "divide by the centred second moment (the running variance)")
 
     def init(self, params):
-        state = {"square_avg": zeros_like(params)}
+        state = {"square_avg": vec.zeros_like(params)}
         if self.momentum:
-            state["momentum_buffer"] = zeros_like(params)
+            state["momentum_buffer"] = vec.zeros_like(params)
         if self.centered:
-            state["grad_avg"] = zeros_like(params)
+            state["grad_avg"] = vec.zeros_like(params)
         return state
 
     @torch.no_grad()
     def step_(self, params, direction, state):
-        square = state["square_avg"]
-        torch._foreach_mul_(square, self.alpha)
-        torch._foreach_addcmul_(square, direction, direction, value=1 - self.alpha)
-        if self.centered:
-            mean = state["grad_avg"]
-            torch._foreach_lerp_(mean, direction, 1 - self.alpha)
-            denom = torch._foreach_addcmul(square, mean, mean, value=-1)
-            torch._foreach_sqrt_(denom)
+        # the state's layout (made by `init`) decides the branches, so that the same code runs
+        # when the hyperparameters are tensors (vectorised sweeps)
+        vec.ema_square_(state["square_avg"], direction, self.alpha)
+        mean = state.get("grad_avg")
+        if mean is not None:
+            vec.ema_(mean, direction, self.alpha)
+        denom = vec.root(state["square_avg"], self.eps, mean)
+        buf = state.get("momentum_buffer")
+        if buf is not None:
+            vec.scale_add_(buf, self.momentum, vec.ratio(direction, denom))
+            vec.add_(params, buf, alpha=self.lr)
         else:
-            denom = torch._foreach_sqrt(square)
-        torch._foreach_add_(denom, self.eps)
-        if self.momentum:
-            buf = state["momentum_buffer"]
-            torch._foreach_mul_(buf, self.momentum)
-            torch._foreach_addcdiv_(buf, direction, denom)
-            torch._foreach_add_(params, buf, alpha=self.lr)
-        else:
-            torch._foreach_addcdiv_(params, direction, denom, value=self.lr)
+            vec.add_ratio_(params, direction, denom, self.lr)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from solvers import vec
 from solvers.optimizers.base import OPTIMIZERS, Optimizer
 from solvers.registry import param
 
@@ -19,4 +20,4 @@ class SGD(Optimizer):
 
     @torch.no_grad()
     def step_(self, params, direction, state):
-        torch._foreach_add_(params, direction, alpha=self.lr)
+        vec.add_(params, direction, alpha=self.lr)
