@@ -25,7 +25,8 @@ class Result:
 
     solver: str
     optimizer: str
-    steps: int  # steps completed
+    steps: int  # the run's step count at the end (a resumed run counts its earlier steps too)
+    taken: int  # steps taken by this call
     status: str  # "finished", "stopped" or "diverged"
     message: str
     seconds: float
@@ -149,6 +150,7 @@ def solve(
     history: dict[str, list[float]] = {}
     start, status, message = time.perf_counter(), "finished", f"{steps} steps"
     target = run.step_count + steps
+    first = run.step_count
     try:
         while run.step_count < target:
             info = run.step()
@@ -163,5 +165,5 @@ def solve(
     except NonFinite as exc:
         status, message = "diverged", str(exc)
     seconds = time.perf_counter() - start
-    return Result(solver.name, optimizer.name, run.step_count, status, message, seconds, history)
+    return Result(solver.name, optimizer.name, run.step_count, run.step_count - first, status, message, seconds, history)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -71,7 +71,9 @@ def solve(
         if spectrum_every is not None:
             session.config = replace(session.config, spectrum_every=spectrum_every)
         if parallel.main:
-            err.print(f"resuming {resume} at step {session.run.step_count:,} of {session.config.steps:,}", markup=False)
+            done = session.run.step_count >= session.config.steps
+            note = "; nothing left to do (raise the total with --steps)" if done else ""
+            err.print(f"resuming {resume} at step {session.run.step_count:,} of {session.config.steps:,}{note}", markup=False)
     else:
         if file is None:
             raise UsageError("give a .game file, or --resume RUN_DIR", hint="for example: gamedsl solve games/mog.game")
@@ -114,7 +116,15 @@ def _saved_device(run_dir: Path) -> str:
 
 
 def _launch(nproc: int) -> int:
-    """`--nproc N`: run this same command under torchrun with N processes on this machine."""
+    """`--nproc N`: this same command under torchrun's launcher with N local processes.
+
+    The launcher runs in this process, so a failed worker becomes one message and the
+    worst worker's exit code, not the launcher's traceback. The workers print their own
+    diagnostics (rank 0 says how to resume)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
     args, skip = [], False
     for arg in sys.argv[1:]:
         if skip:
@@ -123,13 +133,21 @@ def _launch(nproc: int) -> int:
             skip = True
         elif not arg.startswith("--nproc="):
             args.append(arg)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "gamedsl", *args]
-    proc = subprocess.Popen(command)
-    while True:
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:  # the workers got the signal too; they save a checkpoint and stop
-            continue
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we report failures ourselves
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        run(parse_args(["--standalone", f"--nproc-per-node={nproc}", "-m", "gamedsl", *args]))
+    except SignalException:
+        return int(ExitCode.INTERRUPTED)
+    except ChildFailedError as exc:
+        codes = {f.exitcode for f in exc.failures.values()}
+        known = codes & {int(c) for c in ExitCode}
+        if known and all(code > 0 for code in codes):
+            return max(known)  # every worker stopped on purpose (diverged, interrupted, bad input)
+        lost = ", ".join(f"rank {rank} (exit code {f.exitcode})" for rank, f in sorted(exc.failures.items()))
+        err.print(f"gamedsl: error: worker processes failed: {lost}", markup=False)
+        return int(ExitCode.PEER_FAILED)
+    return 0
 
 
 def _train(session: Session, logdir: Path, resumed: bool, quiet: bool):

@@ -208,7 +208,7 @@ class Session:
             "message": result.message,
             "steps": result.steps,
             "seconds": round(result.seconds, 3),
-            "steps_per_second": round(result.steps / result.seconds, 2) if result.seconds else None,
+            "steps_per_second": round(result.taken / result.seconds, 2) if result.taken and result.seconds else None,
             "final": {k: v[-1] for k, v in result.history.items() if v},
             **metrics,
         }
