@@ -18,6 +18,9 @@ class AltGA(Solver):
     name = "altga"
     summary = "alternating gradient ascent (supplement Algorithm 3)"
 
+    def batches_per_step(self, players):
+        return players
+
     def step(self, engine, state):
         utilities, field = [], []
         for i in range(len(engine.players)):

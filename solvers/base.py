@@ -37,6 +37,10 @@ class Solver:
     def step(self, engine: Engine, state: dict[str, Any]) -> Step:
         raise NotImplementedError
 
+    def batches_per_step(self, players: int) -> int:
+        """How many batches one step draws (vectorised sweeps draw them in advance)."""
+        return 1
+
     def check(self) -> None:
         """Validate hyperparameters beyond their types; raise SolverError."""
 

@@ -43,7 +43,40 @@ class Evaluation:
     local: Vec | None = field(default=None, repr=False)  # graph-carrying local field, with create_graph
 
 
-class Engine:
+class Layout:
+    """Where each player's tensors sit in the flat parameter list; shared by both engines."""
+
+    slices: list[slice]
+    params: Vec
+
+    def indices(self, players: Sequence[int] | None) -> tuple[int, ...]:
+        return tuple(range(len(self.slices))) if players is None else tuple(players)
+
+    def params_of(self, players: Sequence[int]) -> Vec:
+        return [p for i in players for p in self.params[self.slices[i]]]
+
+    def split(self, vec: Vec, players: Sequence[int]) -> dict[int, Vec]:
+        """Cut a vector over `players` into each player's part."""
+        out, start = {}, 0
+        for i in players:
+            n = self.slices[i].stop - self.slices[i].start
+            out[i] = vec[start : start + n]
+            start += n
+        return out
+
+    def apply(self, direction: Vec, players: Sequence[int] | None = None) -> None:
+        """One optimizer step along `direction` for `players` (all by default)."""
+        players = self.indices(players)
+        if len(players) == len(self.slices):
+            self.optimizer.step_(self.params, direction, self.opt_state)
+            return
+        idx = [k for i in players for k in range(self.slices[i].start, self.slices[i].stop)]
+        self.optimizer.step_(
+            [self.params[k] for k in idx], direction, {key: [v[k] for k in idx] for key, v in self.opt_state.items()}
+        )
+
+
+class Engine(Layout):
     def __init__(self, game: Game, optimizer: Optimizer, reduce: Reduce | None = None, world: int = 1):
         self.game = game
         self.optimizer = optimizer
@@ -58,22 +91,7 @@ class Engine:
             self.params.extend(own)
         self.opt_state = optimizer.init(self.params)
 
-    # ---- indexing helpers
-    def indices(self, players: Sequence[int] | None) -> tuple[int, ...]:
-        return tuple(range(len(self.players))) if players is None else tuple(players)
-
-    def params_of(self, players: Sequence[int]) -> Vec:
-        return [p for i in players for p in self.params[self.slices[i]]]
-
-    def split(self, vec: Vec, players: Sequence[int]) -> dict[int, Vec]:
-        """Cut a vector over `players` into each player's part."""
-        out, start = {}, 0
-        for i in players:
-            n = self.slices[i].stop - self.slices[i].start
-            out[i] = vec[start : start + n]
-            start += n
-        return out
-
+    # ---- indexing helpers (Layout) and sampling
     def sample(self) -> Any:
         return self.game.sample()
 
@@ -106,15 +124,3 @@ class Engine:
         inputs = self.params_of(self.indices(wrt))
         grads = torch.autograd.grad(outputs, inputs, grad_outputs=u, retain_graph=True, allow_unused=True)
         return self.reduce([torch.zeros_like(p) if g is None else g for p, g in zip(inputs, grads)])
-
-    # ---- steps
-    def apply(self, direction: Vec, players: Sequence[int] | None = None) -> None:
-        """One optimizer step along `direction` for `players` (all by default)."""
-        players = self.indices(players)
-        if len(players) == len(self.players):
-            self.optimizer.step_(self.params, direction, self.opt_state)
-            return
-        idx = [k for i in players for k in range(self.slices[i].start, self.slices[i].stop)]
-        self.optimizer.step_(
-            [self.params[k] for k in idx], direction, {key: [v[k] for k in idx] for key, v in self.opt_state.items()}
-        )

@@ -18,8 +18,10 @@ from gamedsl.cli import analyze as analyze_cmd
 from gamedsl.cli import check as check_cmd
 from gamedsl.cli import solve as solve_cmd
 from gamedsl.cli import plot as plot_cmd
+from gamedsl.cli import sample as sample_cmd
 from gamedsl.cli import solvers_list
 from gamedsl.cli import spectrum as spectrum_cmd
+from gamedsl.cli import sweep as sweep_cmd
 from gamedsl.cli.output import err
 from gamedsl.errors import ExitCode, GameError
 
@@ -62,6 +64,8 @@ app.command("solve")(solve_cmd.solve)
 app.command("solvers")(solvers_list.list_solvers)
 app.command("spectrum")(spectrum_cmd.spectrum)
 app.command("plot")(plot_cmd.plot)
+app.command("sweep")(sweep_cmd.sweep)
+app.command("sample")(sample_cmd.sample)
 app.command("analyze")(analyze_cmd.analyze)
 
 

@@ -13,10 +13,9 @@ import typer
 import gamedsl
 from gamedsl.cli.output import out
 from gamedsl.errors import CheckpointError, UsageError
-from gamedsl.library.sources import SOURCES
+from gamedsl.metrics.mixture import mixture_of
 from gamedsl.plotting import save
 from gamedsl.plotting.density import panel
-from gamedsl.semantics import ir
 
 
 def plot(
@@ -34,11 +33,10 @@ def plot(
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{run_dir}/config.json is missing or damaged ({exc})") from None
     game = gamedsl.loads(meta["source"], meta["file"], meta["config"].get("divergences"))
-    real = game.comparison[0] if game.comparison else None
-    if not isinstance(real, ir.Sample) or SOURCES[game.samples[real.name].source].mixture is None:
+    mixture = mixture_of(game)
+    if mixture is None:
         raise UsageError("gamedsl plot draws 2-D mixtures; this game's data is not one")
-    info = game.samples[real.name]
-    means, std = SOURCES[info.source].mixture(info.args)
+    means, std = mixture
     available = sorted(snapshots)
     if steps:
         try:

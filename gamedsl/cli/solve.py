@@ -16,6 +16,7 @@ from rich.table import Table
 import gamedsl
 from gamedsl.cli.output import err, out
 from gamedsl.config import divergence_overrides, parse_override, resolve
+from gamedsl.data import images
 from gamedsl.errors import DivergedError, ExitCode, ParallelError, UsageError
 from gamedsl.training import monitors
 from gamedsl.training.parallel import from_environment as parallel_from_environment
@@ -44,6 +45,9 @@ def solve(
     nproc: Annotated[
         Optional[int], typer.Option(help="Data-parallel processes on this machine (launches torchrun).", min=1)
     ] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Option("--data-dir", help="Data root for image data sets (default $GAMEDSL_DATA, else ~/.cache/gamedsl/data).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Compile FILE to PyTorch and solve it with the chosen solver.
@@ -58,6 +62,8 @@ def solve(
     """
     if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(_launch(nproc))
+    if data_dir is not None:
+        images.set_data_root(data_dir)
     if resume is not None:
         given = {"FILE": file, "--solver": solver, "--set": sets, "--batch": batch, "--seed": seed, "--device": device, "--dtype": dtype, "--out": out_dir}
         clash = [name for name, value in given.items() if value]
@@ -159,11 +165,11 @@ def _train(session: Session, logdir: Path, resumed: bool, quiet: bool):
     board = monitors.TensorBoard(session, logdir, purge_step=session.run.step_count if resumed else None) if main else None
     if board is not None:
         callbacks.append(board)
-        pictures = monitors.Pictures(session, board)
-        if pictures.active:
-            callbacks.append(pictures)
-            if not resumed:
-                pictures.snapshot(0)
+        for pictures in (monitors.Pictures(session, board), monitors.SampleGrids(session, board)):
+            if pictures.active:
+                callbacks.append(pictures)
+                if not resumed:
+                    pictures.snapshot(0)
         if session.config.spectrum_every:
             callbacks.append(monitors.Spectra(session, board))
     try:
@@ -221,7 +227,37 @@ def print_summary(session: Session, result, summary: dict) -> None:
             f"reverse KL {'inf' if rkl is None else f'{rkl:.3f}'} ({mixture['samples']:,} samples, PacGAN protocol)",
             markup=False,
         )
+    for line in image_summary(summary.get("images") or {}):
+        out.print(line, markup=False)
     out.print(f"outputs: {session.directory}   (tensorboard --logdir {session.directory.parent})", markup=False)
+
+
+def image_summary(metrics: dict) -> list[str]:
+    """One line per image metric of metrics.json (see gamedsl/metrics/images.py)."""
+    lines = []
+    for key, label in (("digits", "generator"), ("digits_untrained", "untrained generator")):
+        if key in metrics:
+            m = metrics[key]
+            lines.append(
+                f"digits, {label}: classifier score {m['classifier_score']:.2f} (1 to 10, higher is better), "
+                f"Frechet distance {m['frechet_distance']:.2f} (lower is better), {m['samples']:,} samples"
+            )
+    if "digits_reference" in metrics:
+        ref = metrics["digits_reference"]
+        lines.append(
+            f"digits, real data: classifier score {ref['real_classifier_score']:.2f} "
+            f"(classifier accuracy {100 * ref['classifier_test_accuracy']:.1f} % on held-out digits)"
+        )
+    inception = metrics.get("inception")
+    if inception:
+        if inception.get("available"):
+            lines.append(
+                f"Inception score {inception['inception_score']:.2f} ± {inception['inception_score_std']:.2f}, "
+                f"FID {inception['fid']:.1f} ({inception['samples']:,} samples)"
+            )
+        else:
+            lines.append(f"no Inception score or FID: {inception['reason']}")
+    return lines
 
 
 def _fmt(value) -> str:

@@ -59,6 +59,11 @@ def set_data_root(path: str | Path | None) -> None:
     _data_root = None if path is None else Path(path).expanduser()
 
 
+def data_root_chosen() -> bool:
+    """Whether the user named the data root (--data-dir or $GAMEDSL_DATA)."""
+    return _data_root is not None or bool(os.environ.get("GAMEDSL_DATA"))
+
+
 def data_root() -> Path:
     if _data_root is not None:
         return _data_root

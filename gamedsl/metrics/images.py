@@ -2,15 +2,16 @@
 
 **Digits (offline, no download).** A small convolutional classifier is trained once on
 scikit-learn's 8x8 handwritten digits (fixed seed, 80 % of the images, a few seconds on a
-CPU) and cached in `$GAMEDSL_CACHE/digits_classifier-v1.pt` (default ~/.cache/gamedsl).
+CPU) and cached in `$GAMEDSL_CACHE/digits_classifier-v2.pt` (default ~/.cache/gamedsl).
 Generated images of any size are resized to 8x8 and classified. Two numbers follow the
 recipes of the Inception score and the FID with this classifier in place of Inception:
 
 * the *classifier score* exp(E_x KL(p(y|x) || p(y))), between 1 and 10: high when each
   sample is confidently one digit and the ten digits are equally frequent;
 * the *Fréchet distance* between Gaussians fitted to the classifier's 128 penultimate
-  features of generated and of real digits: low when both feature distributions agree
-  in mean and covariance.
+  features of generated and of all 1,797 real digits (resized to the generated size and
+  back, like the samples): low when both feature distributions agree in mean and
+  covariance; real digits against themselves score 0, a finite sample a little more.
 
 What they do not measure: anything the classifier does not see (at 8x8 fine detail is
 lost), memorisation of the 1,797 training digits, or realism beyond what a small network
@@ -27,13 +28,14 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-CLASSIFIER_VERSION = 1
+CLASSIFIER_VERSION = 2
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILE
 
@@ -99,13 +101,7 @@ def train_classifier(seed: int = 0, epochs: int = 40) -> tuple[DigitsNet, dict]:
     net.eval()
     with torch.no_grad():
         accuracy = float((net(images[test]).argmax(1) == labels[test]).float().mean())
-        features = net.features(images).double().numpy()
-    info = {
-        "test_accuracy": accuracy,
-        "real_mean": torch.from_numpy(features.mean(0)),
-        "real_cov": torch.from_numpy(np.cov(features, rowvar=False)),
-    }
-    return net, info
+    return net, {"test_accuracy": accuracy}
 
 
 def load_classifier() -> tuple[DigitsNet, dict]:
@@ -145,10 +141,12 @@ def frechet(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray
     """|mu1 - mu2|^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2)), as in the FID."""
     from scipy import linalg
 
-    covmean, _ = linalg.sqrtm(cov1 @ cov2, disp=False)
-    if not np.isfinite(covmean).all():  # near-singular product: regularise, as the reference FID code does
-        offset = np.eye(len(cov1)) * 1e-6
-        covmean = linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
+    with warnings.catch_warnings():  # a singular product (collapsed samples) is handled below
+        warnings.simplefilter("ignore")
+        covmean = linalg.sqrtm(cov1 @ cov2)
+        if not np.isfinite(covmean).all():  # regularise, as the reference FID code does
+            offset = np.eye(len(cov1)) * 1e-6
+            covmean = linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
     covmean = covmean.real
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean))
@@ -161,28 +159,54 @@ def inception_style_score(probs: torch.Tensor) -> float:
     return float(torch.exp((p * (p.log() - marginal.log())).sum(1).mean()))
 
 
-def digits_scores(images: torch.Tensor) -> dict:
-    """Classifier score and Fréchet distance of generated digits (N, C, H, W) in [-1, 1]."""
-    net, info = load_classifier()
+def _features(net: DigitsNet, images: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
     x = _to_digit_input(images)
     with torch.no_grad():
         features = torch.cat([net.features(x[i : i + 1024]) for i in range(0, len(x), 1024)])
         probs = torch.softmax(net.head(features), 1)
-    f = features.double().numpy()
-    cov = np.cov(f, rowvar=False) if len(f) > 1 else np.zeros((f.shape[1], f.shape[1]))
+    return features.double().numpy(), probs
+
+
+def _gaussian(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return f.mean(0), (np.cov(f, rowvar=False) if len(f) > 1 else np.zeros((f.shape[1], f.shape[1])))
+
+
+_REAL: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _real_statistics(net: DigitsNet, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Feature mean and covariance of all real digits at the generated images' size, taken
+    through the same resize to 8x8, so that a perfect generator scores a distance near 0."""
+    from gamedsl.data.images import load_digits, to_float
+
+    side = shape[-1] if len(shape) == 3 and shape[-1] == shape[-2] else 8
+    key = (str(classifier_path()), side)
+    if key not in _REAL:
+        _REAL[key] = _gaussian(_features(net, to_float(load_digits(side)))[0])
+    return _REAL[key]
+
+
+def digits_scores(images: torch.Tensor) -> dict:
+    """Classifier score and Fréchet distance of generated digits (N, C, H, W) in [-1, 1]."""
+    net, _ = load_classifier()
+    f, probs = _features(net, images)
+    mu, cov = _gaussian(f)
+    real_mu, real_cov = _real_statistics(net, tuple(images.shape[1:]))
     return {
         "classifier_score": inception_style_score(probs),
-        "frechet_distance": frechet(f.mean(0), cov, info["real_mean"].numpy(), info["real_cov"].numpy()),
-        "samples": len(x),
+        "frechet_distance": frechet(mu, cov, real_mu, real_cov),
+        "samples": len(f),
         "classes": torch.bincount(probs.argmax(1), minlength=10).tolist(),
     }
 
 
-def digits_reference() -> dict:
-    """The same scores for the real digits, and the classifier's held-out accuracy."""
-    images, _ = _real_digits()
+def digits_reference(size: int = 8) -> dict:
+    """The classifier score of the real digits at `size`, and the classifier's held-out accuracy."""
+    from gamedsl.data.images import load_digits, to_float
+
     _, info = load_classifier()
-    return {"real_classifier_score": digits_scores(images)["classifier_score"], "classifier_test_accuracy": info["test_accuracy"]}
+    real = digits_scores(to_float(load_digits(size)))
+    return {"real_classifier_score": real["classifier_score"], "classifier_test_accuracy": info["test_accuracy"]}
 
 
 # ---- Inception score and FID (optional) ----------------------------------------------------------

@@ -13,6 +13,19 @@ import math
 import torch
 
 
+def mixture_of(game) -> tuple[torch.Tensor, float] | None:
+    """(means, std) when the game's real data (the `real` side of its divergence) is a 2-D
+    Gaussian mixture such as ring(...) or grid(...), else None."""
+    from gamedsl.library.sources import SOURCES
+    from gamedsl.semantics import ir
+
+    if game.comparison is None or not isinstance(game.comparison[0], ir.Sample):
+        return None
+    info = game.samples[game.comparison[0].name]
+    source = SOURCES[info.source]
+    return source.mixture(info.args) if source.mixture else None
+
+
 def mixture_metrics(samples: torch.Tensor, means: torch.Tensor, std: float) -> dict[str, float]:
     samples = samples.detach().to(torch.float64).cpu()
     means = means.to(torch.float64).cpu()

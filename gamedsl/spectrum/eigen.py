@@ -16,6 +16,7 @@ from scipy.sparse.linalg import LinearOperator, eigs
 from threadpoolctl import threadpool_limits
 from torch.func import vmap
 
+from gamedsl.nets.dcgan import running_stats_frozen
 from gamedsl.spectrum.field import FlatField
 
 DENSE_LIMIT = 6000  # parameters; above this, Arnoldi
@@ -70,8 +71,15 @@ def spectrum(game, gamma: float, batches: int = 10, k: int = 20, which: str = "L
 
     Products are taken in the game's own precision, on a copy of its parameters; the
     eigenvalue problems are solved in float64. The minibatches come from separate fixed
-    streams, so computing a spectrum during training does not change the run.
+    streams, so computing a spectrum during training does not change the run. Batch-norm
+    layers normalise with each minibatch's statistics, as in training, and their running
+    averages are left untouched (torch.func cannot update them in place).
     """
+    with running_stats_frozen(game):
+        return _spectrum(game, gamma, batches, k, which, dense)
+
+
+def _spectrum(game, gamma: float, batches: int, k: int, which: str, dense: bool | None) -> Spectrum:
     field = FlatField(game)
     draws = [game.draw_batch(f"spectrum-{i}") for i in range(batches)]
     use_dense = field.dim <= DENSE_LIMIT if dense is None else dense

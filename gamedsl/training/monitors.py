@@ -73,7 +73,7 @@ class TensorBoard:
 
     def __call__(self, run, info) -> bool:
         step = run.step_count
-        if step % self.every:
+        if step % self.every and step != self.session.config.steps:  # and always the last step
             return False
         now = time.perf_counter()
         for key, value in run.scalars(info).items():
@@ -122,6 +122,47 @@ class Pictures:
         for key, value in mixture_metrics(samples, means, std).items():
             if key in ("modes", "high_quality", "reverse_kl") and np.isfinite(value):
                 self.board.writer.add_scalar(f"mixture/{key}", value, step)
+
+    def __call__(self, run, info) -> bool:
+        if run.step_count % self.every == 0:
+            self.snapshot(run.step_count)
+        return False
+
+
+class SampleGrids:
+    """For image games: every `image_every` steps, a grid of model samples from a fixed z
+    (the same z at every step, so grids are comparable) saved as grids/step_NNNNNNN.png
+    and logged to TensorBoard as samples/grid. For digits, also the offline classifier
+    score and Frechet distance (gamedsl/metrics/images.py) of `SCORED` samples."""
+
+    SCORED = 500
+
+    def __init__(self, session: Session, board: TensorBoard | None, n: int = 64):
+        self.session = session
+        self.board = board
+        self.n = n
+        self.every = session.config.image_every
+        self.folder = session.directory / "grids"
+
+    @property
+    def active(self) -> bool:
+        return bool(self.every) and self.session.image_shape() is not None
+
+    def snapshot(self, step: int) -> Path:
+        from gamedsl.plotting.grid import image_grid, save_png
+
+        grid = image_grid(self.session.draw_fake(self.n, stream="grid"))
+        path = self.folder / f"step_{step:07d}.png"
+        save_png(grid, path)
+        if self.board is not None:
+            self.board.writer.add_image("samples/grid", grid, step, dataformats="HWC")
+            if self.session.real_source() == "digits":
+                from gamedsl.metrics.images import digits_scores
+
+                scores = digits_scores(self.session.draw_fake(self.SCORED, stream="scores"))
+                self.board.writer.add_scalar("images/classifier_score", scores["classifier_score"], step)
+                self.board.writer.add_scalar("images/frechet_distance", scores["frechet_distance"], step)
+        return path
 
     def __call__(self, run, info) -> bool:
         if run.step_count % self.every == 0:

@@ -21,11 +21,13 @@ import torch
 import solvers
 from gamedsl.compile.torch_game import TorchGame, pick_device
 from gamedsl.config import RunConfig
-from gamedsl.errors import UsageError
-from gamedsl.metrics.mixture import mixture_metrics
+from gamedsl.data import images
+from gamedsl.data.images import to_uint8
+from gamedsl.errors import DataError, UsageError
+from gamedsl.metrics.mixture import mixture_metrics, mixture_of
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame
-from gamedsl.library.sources import SOURCES
+from gamedsl.nets.dcgan import has_batchnorm, running_stats_frozen
 from gamedsl.training import checkpoint
 from gamedsl.training.parallel import Parallel
 from solvers.distributed import mean_reducer
@@ -68,16 +70,25 @@ class Session:
         """Compile the game for this process; `shards = 0` becomes one shard per process."""
         if not config.shards:
             config = replace(config, shards=parallel.world)
-        torch_game = TorchGame(
-            game,
-            batch=config.batch,
-            seed=config.seed,
-            device=pick_device(parallel.device(config.device)),
-            dtype=config.dtype,
-            shards=config.shards,
-            shard_ids=parallel.shard_ids(config.shards),
-        )
+        try:
+            torch_game = TorchGame(
+                game,
+                batch=config.batch,
+                seed=config.seed,
+                device=pick_device(parallel.device(config.device)),
+                dtype=config.dtype,
+                shards=config.shards,
+                shard_ids=parallel.shard_ids(config.shards),
+            )
+        except DataError as exc:  # missing or malformed data: point at the declaration that needs them
+            raise _at_declaration(exc, game) from None
         set_threads(config.threads, sum(p.numel() for p in torch_game.parameters()))
+        if config.solver_params.get("debias") and has_batchnorm(torch_game):
+            raise UsageError(
+                f"solver '{config.solver}' with debias=true needs per-example gradients, which batch norm does not "
+                "have: it normalises each example with the statistics of the whole batch",
+                hint="use debias=false, or networks with batchnorm=false",
+            )
         reduce = mean_reducer() if parallel.active else None
         run = solvers.Run(torch_game, config.make_solver(), config.make_optimizer(), reduce=reduce, world=parallel.world)
         return cls(game, config, Path(directory), torch_game, run, parallel)
@@ -100,6 +111,8 @@ class Session:
             raise CheckpointError(f"{directory}/config.json is damaged ({exc})") from None
         if steps is not None:
             settings["steps"] = steps
+        if meta.get("data_root") and not images.data_root_chosen():
+            images.set_data_root(meta["data_root"])  # where the run found its data, unless told otherwise
         try:
             config = RunConfig(**settings)
         except TypeError as exc:
@@ -163,23 +176,58 @@ class Session:
     # ---- outputs
     def mixture(self):
         """(means, std) of the data when it is a 2-D Gaussian mixture, else None."""
+        return mixture_of(self.game)
+
+    def image_shape(self) -> tuple[int, ...] | None:
+        """(C, H, W) when the game's model samples are images, else None."""
         if self.game.comparison is None:
             return None
-        real = self.game.comparison[0]
-        if not isinstance(real, ir.Sample):
-            return None
-        info = self.game.samples[real.name]
-        source = SOURCES[info.source]
-        return source.mixture(info.args) if source.mixture else None
+        shape = self.game.comparison[1].shape
+        return shape if len(shape) == 3 else None
+
+    def real_source(self) -> str | None:
+        """The source of the data the divergence compares with (`digits`, `cifar10`, ...)."""
+        real = self.game.comparison[0] if self.game.comparison else None
+        return self.game.samples[real.name].source if isinstance(real, ir.Sample) else None
+
+    def draw_fake(self, n: int, stream: str = "eval") -> torch.Tensor | None:
+        """n model samples from a fixed stream; batch-norm statistics are left as they are."""
+        with running_stats_frozen(self.torch_game):
+            return self.torch_game.draw("fake", n, stream)
 
     def evaluate(self) -> dict:
-        """End-of-run quality: the mode metrics for 2-D mixtures."""
+        """End-of-run quality: the mode metrics for 2-D mixtures, image metrics for images."""
+        if self.image_shape() is not None:
+            return {"images": self.image_metrics()}
         mixture = self.mixture()
         if mixture is None:
             return {}
-        samples = self.torch_game.draw("fake", self.config.eval_samples)
+        samples = self.draw_fake(self.config.eval_samples)
         means, std = mixture
         return {"mixture": mixture_metrics(samples, means, std)}
+
+    def image_metrics(self, untrained: bool = True) -> dict:
+        """Digits: the offline classifier score and Frechet distance of this generator and
+        (`untrained`) of the initial one, beside the real digits' score. Colour images: the
+        Inception score and FID when torch-fidelity and the weights are here, else why not."""
+        from gamedsl.metrics import images as metrics
+
+        n = self.config.eval_samples
+        out: dict = {}
+        if self.real_source() == "digits":
+            out["digits"] = metrics.digits_scores(self.draw_fake(n))
+            if untrained:
+                initial = Session.create(self.game, self.config, self.directory)
+                out["digits_untrained"] = metrics.digits_scores(initial.draw_fake(n))
+            out["digits_reference"] = metrics.digits_reference(self.image_shape()[-1])
+        elif self.image_shape()[0] == 3:
+            reason = metrics.inception_unavailable()
+            if reason:
+                out["inception"] = {"available": False, "reason": reason}
+            else:
+                real = self.torch_game.draw("real", n)
+                out["inception"] = metrics.inception_scores(to_uint8(self.draw_fake(n)), to_uint8(real))
+        return out
 
     def write_config(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -191,18 +239,15 @@ class Session:
             "gamedsl": __import__("gamedsl").__version__,
             "torch": torch.__version__,
         }
+        if self.image_shape() is not None:
+            data["data_root"] = str(images.data_root())
         (self.directory / "config.json").write_text(json.dumps(data, indent=2) + "\n")
 
     def write_outputs(self, result: solvers.Result, metrics: dict) -> dict:
-        params = self.directory / "params"
-        params.mkdir(parents=True, exist_ok=True)
-        for name, module in self.torch_game.networks.items():
-            torch.save(module.state_dict(), params / f"{name}.pt")
-        if len(self.torch_game.variables):
-            torch.save({k: v.detach().cpu() for k, v in self.torch_game.variables.items()}, params / "variables.pt")
-        fake = self.torch_game.draw("fake", self.config.eval_samples)
-        if fake is not None:
-            np.save(self.directory / "samples.npy", fake.cpu().numpy())
+        save_params(self.torch_game, self.directory)
+        fake = self.draw_fake(self.config.eval_samples)
+        if fake is not None:  # images as uint8 (N, C, H, W), 0..255
+            np.save(self.directory / "samples.npy", (to_uint8(fake) if fake.dim() == 4 else fake.cpu()).numpy())
         summary = {
             "status": result.status,
             "message": result.message,
@@ -214,6 +259,26 @@ class Session:
         }
         (self.directory / "metrics.json").write_text(json.dumps(strict_json(summary), indent=2) + "\n")
         return summary
+
+
+def _at_declaration(exc: DataError, game: CheckedGame) -> DataError:
+    """Point a data error at the `data x ~ source(...)` whose data could not be loaded."""
+    origin = getattr(exc, "origin", None)
+    if exc.span is None and origin is not None:
+        decl = next((s.decl for s in game.samples.values() if s.source == origin), None)
+        if decl is not None:
+            exc.span, exc.source = decl.source.span, game.source
+    return exc
+
+
+def save_params(torch_game: TorchGame, directory: Path) -> None:
+    """params/NAME.pt: each network's state dict (loadable into its nn.Module); variables.pt."""
+    params = directory / "params"
+    params.mkdir(parents=True, exist_ok=True)
+    for name, module in torch_game.networks.items():
+        torch.save(module.state_dict(), params / f"{name}.pt")
+    if len(torch_game.variables):
+        torch.save({k: v.detach().cpu() for k, v in torch_game.variables.items()}, params / "variables.pt")
 
 
 def strict_json(value):

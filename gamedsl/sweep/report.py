@@ -1,0 +1,80 @@
+"""A sweep's results: a rich table, a CSV, and a metric over steps per configuration
+(like the supplement's Figures 12-14: one curve per setting, the mean over seeds with the
+range shaded)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from rich.table import Table
+
+from gamedsl.plotting import save
+from gamedsl.sweep.grid import Point
+from gamedsl.sweep.vectorized import Outcome
+
+COLUMNS = ("grad_norm_sq", "modes", "high_quality", "reverse_kl")
+
+
+def table(points: list[Point], outcomes: list[Outcome], metric: str) -> Table:
+    keys = [k for k, _ in points[0].assignments]
+    shown = [metric] + [c for c in COLUMNS if c != metric and any(c in o.final for o in outcomes)]
+    t = Table(title="sweep")
+    for k in keys:
+        t.add_column(k)
+    t.add_column("seed", justify="right")
+    t.add_column("status")
+    for c in shown:
+        t.add_column(c, justify="right")
+    for p, o in zip(points, outcomes):
+        values = [_fmt(o.final.get(c)) for c in shown]
+        t.add_row(*[v for _, v in p.assignments], str(p.seed), o.status, *values)
+    return t
+
+
+def write_csv(path: Path, points: list[Point], outcomes: list[Outcome]) -> None:
+    keys = [k for k, _ in points[0].assignments]
+    finals = sorted({k for o in outcomes for k in o.final})
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*keys, "seed", "status", "message", "seconds", *finals])
+        for p, o in zip(points, outcomes):
+            writer.writerow([*(v for _, v in p.assignments), p.seed, o.status, o.message, f"{o.seconds:.2f}", *(o.final.get(k, "") for k in finals)])
+
+
+def plot(path: Path, points: list[Point], outcomes: list[Outcome], metric: str, title: str) -> bool:
+    """One curve per group of configurations that differ only by seed; False if no data."""
+    groups: dict[str, list[Outcome]] = {}
+    for p, o in zip(points, outcomes):
+        if o.history.get(metric):
+            groups.setdefault(p.group, []).append(o)
+    if not groups:
+        return False
+    fig = Figure(figsize=(7, 4.2), dpi=100)
+    ax = fig.subplots()
+    for label, members in groups.items():
+        steps = np.array(members[0].history[f"{metric}@step"])
+        n = min(len(m.history[metric]) for m in members)
+        values = np.array([m.history[metric][:n] for m in members], dtype=float)
+        mean = np.nanmean(values, axis=0)
+        ax.plot(steps[:n], mean, label=label, lw=1.4)
+        if len(members) > 1:
+            ax.fill_between(steps[:n], np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel(metric)
+    if metric in ("grad_norm_sq", "consensus_L"):
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+    return True
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,161 @@
+"""A whole sweep in one process: one vmapped solver step advances every configuration.
+
+Each configuration keeps its own compiled game for sampling (its seed, its streams), so it
+sees exactly the batches its sequential twin would; parameters, optimizer and solver
+states are stacked along a leading axis, and numeric hyperparameters that differ become
+0-d tensors under `torch.func.vmap` (see solvers/functional.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch.func import functional_call
+
+import solvers
+from gamedsl.compile.torch_game import TorchGame, pick_device
+from gamedsl.config import METHOD_KEYS, RunConfig
+from gamedsl.semantics.model import CheckedGame
+from gamedsl.training.session import SMALL_GAME
+from solvers.functional import make_step
+
+SUPPORTED = {"simga", "altga", "momentum", "consensus", "smoothing"}
+SHARED = ("solver", "optimizer", "steps", "batch", "dtype", "device")
+
+
+@dataclass
+class Outcome:
+    """What one configuration of a sweep produced."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    final: dict[str, float] = field(default_factory=dict)
+    status: str = "finished"
+    message: str = ""
+    seconds: float = 0.0
+    directory: str = ""
+    game: TorchGame | None = field(default=None, repr=False)  # vectorised runs: the configuration's trained game
+
+
+def obstacle(game: CheckedGame, configs: list[RunConfig]) -> str | None:
+    """Why these configurations cannot run vectorised, or None if they can."""
+    first = configs[0]
+    for key in SHARED:
+        if any(getattr(c, key) != getattr(first, key) for c in configs):
+            return f"the configurations differ in '{key}'"
+    if first.solver not in SUPPORTED or first.solver_params.get("debias"):
+        return f"solver '{first.solver}' has no vectorised form here"
+    if first.shards > 1:
+        return "sharded sampling"
+    for key, registry in METHOD_KEYS.items():
+        for spec in registry.describe(getattr(first, key)):
+            values = {getattr(c, f"{key}_params").get(spec.name, spec.default) for c in configs}
+            if len(values) > 1 and spec.type is not float:
+                return f"the configurations differ in {key}.{spec.name}, which shapes the computation"
+    probe = TorchGame(game, batch=first.batch, dtype=first.dtype)
+    if sum(p.numel() for p in probe.parameters()) >= SMALL_GAME:
+        return f"the game has {sum(p.numel() for p in probe.parameters()):,} parameters (vectorising pays off below {SMALL_GAME:,})"
+    if len(list(probe.buffers())):
+        return "the networks have buffers (batch norm)"
+    layouts = {tuple(sorted(c.make_optimizer().init([torch.zeros(1)]))) for c in configs}
+    if len(layouts) > 1:
+        return "the optimizer keeps different state for different configurations"
+    return None
+
+
+def run(
+    game: CheckedGame,
+    configs: list[RunConfig],
+    writers: list,
+    metrics: Callable[[TorchGame, RunConfig], dict[str, float]],
+    progress: Callable[[int], None] = lambda step: None,
+) -> list[Outcome]:
+    """Run every configuration for `configs[0].steps` steps; log each to its TensorBoard writer."""
+    first = configs[0]
+    device = pick_device(first.device)
+    games = [TorchGame(game, batch=c.batch, seed=c.seed, device=device, dtype=c.dtype) for c in configs]
+    runs = [solvers.Run(g, c.make_solver(), c.make_optimizer()) for g, c in zip(games, configs)]
+    base = games[0]
+    by_id = {id(p): name for name, p in base.named_parameters()}
+    names = [by_id[id(p)] for p in runs[0].engine.params]
+    slices = runs[0].engine.slices
+
+    def utility(params, batch, player):
+        return functional_call(base, dict(zip(names, params)), (batch,), {"player": player})
+
+    hyper, fixed = {}, {}
+    for key in ("solver", "optimizer"):
+        values = [dict(getattr(r.solver if key == "solver" else r.engine.optimizer, "__dict__")) for r in runs]
+        hyper[key] = {
+            name: torch.tensor([v[name] for v in values], dtype=base.dtype, device=device)
+            for name in values[0]
+            if len({v[name] for v in values}) > 1
+        }
+        fixed[key] = {name: value for name, value in values[0].items() if name not in hyper[key]}
+    step = make_step(type(runs[0].solver), type(runs[0].engine.optimizer), utility, slices, fixed)
+
+    def stack(lists):
+        return [torch.stack([t.detach() for t in ts]) for ts in zip(*lists)]
+
+    params = stack([r.engine.params for r in runs])
+    opt_state = {k: stack([r.engine.opt_state[k] for r in runs]) for k in runs[0].engine.opt_state}
+    solver_state = {k: stack([r.state[k] for r in runs]) for k in runs[0].state}
+    draws = runs[0].solver.batches_per_step(len(slices))
+    outcomes = [Outcome() for _ in configs]
+    player_names = runs[0].player_names
+    start = time.perf_counter()
+    for k in range(1, first.steps + 1):
+        drawn = [[g.sample() for _ in range(draws)] for g in games]
+        batches = [{key: torch.stack([d[j][key] for d in drawn]) for key in drawn[0][j]} for j in range(draws)]
+        params, opt_state, solver_state, utilities, field_ = step(params, opt_state, solver_state, hyper, batches)
+        if k % first.log_every == 0 or k == first.steps:
+            _record(k, utilities, field_, slices, player_names, outcomes, writers)
+        if first.image_every and (k % first.image_every == 0 or k == first.steps):
+            _load(runs, params)
+            for c, (g, config) in enumerate(zip(games, configs)):
+                for key, value in metrics(g, config).items():
+                    outcomes[c].history.setdefault(key, []).append(value)
+                    outcomes[c].history.setdefault(f"{key}@step", []).append(float(k))
+                    if writers[c] is not None:
+                        writers[c].add_scalar(key, value, k)
+        progress(k)
+    _load(runs, params)
+    seconds = time.perf_counter() - start
+    for c, (g, config) in enumerate(zip(games, configs)):
+        outcomes[c].seconds = seconds / len(configs)
+        outcomes[c].game = g
+        outcomes[c].final = {key: values[-1] for key, values in outcomes[c].history.items() if not key.endswith("@step")}
+        outcomes[c].final.update(metrics(g, config))
+    return outcomes
+
+
+def _load(runs, params) -> None:
+    """Copy each configuration's slice of the stacked parameters into its own game."""
+    with torch.no_grad():
+        for c, r in enumerate(runs):
+            for p, stacked in zip(r.engine.params, params):
+                p.copy_(stacked[c])
+
+
+def _record(step, utilities, field_, slices, player_names, outcomes, writers) -> None:
+    norms = []
+    for sl in slices:
+        parts = [f.reshape(f.shape[0], -1).pow(2).sum(1) for f in field_[sl]]
+        norms.append(torch.stack(parts).sum(0).sqrt())
+    for c, outcome in enumerate(outcomes):
+        row = {}
+        for name, u, n in zip(player_names, utilities, norms):
+            row[f"utility/{name}"] = float(u[c])
+            row[f"grad_norm/{name}"] = float(n[c])
+        row["grad_norm_sq"] = sum(float(n[c]) ** 2 for n in norms)
+        row["consensus_L"] = row["grad_norm_sq"] / 2
+        finite = all(v == v and abs(v) != float("inf") for v in row.values())
+        if not finite and outcome.status == "finished":
+            outcome.status, outcome.message = "diverged", f"non-finite values by step {step}"
+        for key, value in row.items():
+            outcome.history.setdefault(key, []).append(value)
+            outcome.history.setdefault(f"{key}@step", []).append(float(step))
+            if writers[c] is not None:
+                writers[c].add_scalar(key, value, step)
