@@ -98,6 +98,41 @@ def ratio(xs: Vec, denominators: Vec) -> Vec:
     return [x / d for x, d in zip(xs, denominators)]
 
 
+def mul(xs: Vec, ys: Vec) -> Vec:
+    """x * y elementwise, out of place (a diagonal matrix applied to a vector)."""
+    if is_eager(xs):
+        return torch._foreach_mul(xs, ys)
+    return [x * y for x, y in zip(xs, ys)]
+
+
+def sqrt(xs: Vec) -> Vec:
+    if is_eager(xs):
+        return torch._foreach_sqrt(xs)
+    return [torch.sqrt(x) for x in xs]
+
+
+def reciprocal(xs: Vec) -> Vec:
+    if is_eager(xs):
+        return torch._foreach_reciprocal(xs)
+    return [1 / x for x in xs]
+
+
+def copy_(ys: Vec, xs: Vec) -> None:
+    """y <- x, in place."""
+    if is_eager(ys):
+        torch._foreach_copy_(ys, xs)
+    else:
+        for y, x in zip(ys, xs):
+            y.copy_(x)
+
+
+def dot(xs: Vec, ys: Vec) -> torch.Tensor:
+    """<x, y> over all tensors."""
+    if not xs:
+        return torch.zeros(())
+    return sum((x * y).sum() for x, y in zip(xs, ys))
+
+
 def squared_norm(xs: Vec) -> torch.Tensor:
     if not xs:
         return torch.zeros(())

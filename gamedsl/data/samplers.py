@@ -29,15 +29,18 @@ class Mixture(Sampler):
         self.std = std
         self.balanced = balanced
         self.shape = (means.shape[1],)
+        self._centres: dict = {}  # (n, dtype) -> the balanced batch's mode centres, computed once
 
     def sample(self, n, generator, dtype):
-        m = len(self.means)
         if self.balanced:
-            modes = torch.arange(n) % m
+            key = (n, dtype)
+            if key not in self._centres:
+                self._centres[key] = self.means.to(dtype)[torch.arange(n) % len(self.means)]
+            centres = self._centres[key]
         else:
-            modes = torch.randint(m, (n,), generator=generator)
+            centres = self.means.to(dtype)[torch.randint(len(self.means), (n,), generator=generator)]
         noise = torch.randn(n, self.shape[0], generator=generator, dtype=dtype)
-        return self.means.to(dtype)[modes] + self.std * noise
+        return noise.mul_(self.std).add_(centres)
 
 
 def ring_means(modes: int, radius: float) -> torch.Tensor:
@@ -65,10 +68,13 @@ class Normal(Sampler):
         self.shape = shape
         self.mean = torch.as_tensor(mean, dtype=torch.float64)
         self.std = torch.as_tensor(std, dtype=torch.float64)
+        self.standard = bool((self.mean == 0).all() and (self.std == 1).all())
 
     def sample(self, n, generator, dtype):
         z = torch.randn(n, *self.shape, generator=generator, dtype=dtype)
-        return self.mean.to(dtype) + self.std.to(dtype) * z
+        if self.standard:
+            return z
+        return z.mul_(self.std.to(dtype)).add_(self.mean.to(dtype))
 
 
 class Uniform(Sampler):
