@@ -16,7 +16,7 @@ from solvers.errors import SolverError
 from solvers.protocol import Game, Player, make_game
 from solvers.registry import ParamSpec
 from solvers.run import NonFinite, Result, Run, solve
-from solvers import altga, consensus, momentum, simga, smoothing  # noqa: F401  (registration)
+from solvers import altga, cgd, consensus, extragradient, momentum, optimistic, sga, simga, smoothing  # noqa: F401  (registration)
 
 __all__ = [
     "Engine", "Evaluation", "Game", "NonFinite", "ParamSpec", "Player", "Result", "Run", "Solver",

@@ -4,15 +4,17 @@ A solver is an algorithm written against this small interface:
 
     ev = engine.evaluate(batch, create_graph=True)    # v (eq. 5), keeping its graph
     jtv = engine.vjp(ev, ev.v)                         # v'(x)^T u by double backprop
+    jv = engine.jvp(ev, ev.v)                          # v'(x) u, from the same graph
     engine.apply(direction)                            # optimizer step along it
+    saved = engine.snapshot(); ...; engine.restore(saved)   # step from a point and come back
 
 Vectors are flat lists of tensors aligned with `engine.params` (all players' tensors in
 player order); `engine.slices[i]` is player i's part.
 
 Data parallelism lives here too: `reduce` averages a vector across processes. `evaluate`
-reduces v before any solver sees it, and `vjp` reduces its result, so a solver that forms
-v - gamma J^T v from these pieces computes exactly J-bar^T v-bar (Issue: consensus under
-torchrun) without knowing it runs distributed.
+reduces v before any solver sees it, and `vjp` and `jvp` reduce their results, so a solver
+that forms v - gamma J^T v (or J v, for SGA and CGD) from these pieces computes exactly
+J-bar^T v-bar (J-bar v-bar) without knowing it runs distributed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from solvers import vec
 from solvers.optimizers.base import Optimizer
 from solvers.protocol import Game, utility
 
@@ -41,6 +44,7 @@ class Evaluation:
     utilities: dict[int, torch.Tensor]  # local utilities of the evaluated players (detached)
     v: Vec  # the field of those players, reduced across processes, detached
     local: Vec | None = field(default=None, repr=False)  # graph-carrying local field, with create_graph
+    linear: Any = field(default=None, repr=False)  # what the engine's jvp needs, built on first use
 
 
 class Layout:
@@ -63,6 +67,16 @@ class Layout:
             out[i] = vec[start : start + n]
             start += n
         return out
+
+    def snapshot(self) -> Vec:
+        """A copy of the parameters, for methods that step from a point and come back (extragradient)."""
+        with torch.no_grad():
+            return [p.clone() for p in self.params]
+
+    def restore(self, saved: Vec) -> None:
+        """Put back the parameters of a `snapshot`; the optimizer state is left as it is."""
+        with torch.no_grad():
+            vec.copy_(self.params, saved)
 
     def apply(self, direction: Vec, players: Sequence[int] | None = None) -> None:
         """One optimizer step along `direction` for `players` (all by default)."""
@@ -124,3 +138,33 @@ class Engine(Layout):
         inputs = self.params_of(self.indices(wrt))
         grads = torch.autograd.grad(outputs, inputs, grad_outputs=u, retain_graph=True, allow_unused=True)
         return self.reduce([torch.zeros_like(p) if g is None else g for p, g in zip(inputs, grads)])
+
+    def jvp(self, ev: Evaluation, u: Vec, of: Sequence[int] | None = None, wrt: Sequence[int] | None = None) -> Vec:
+        """(d v_of / d x_wrt) u: a block of v'(x) applied to u, averaged across processes.
+
+        Reverse mode twice (the double-vjp trick): g(w) = v'(x)^T w is linear in a dummy w,
+        and v'(x) u is the gradient of <g(w), u> with respect to w. g's graph is built once per
+        evaluation, so each further product costs one backward pass through it.
+        """
+        assert ev.local is not None, "evaluate(..., create_graph=True) first"
+        if ev.linear is None:
+            dummy = [torch.zeros_like(t, requires_grad=True) for t in ev.local]
+            grads = torch.autograd.grad(ev.local, self.params, grad_outputs=dummy, create_graph=True, allow_unused=True)
+            ev.linear = (dummy, grads)
+        dummy, grads = ev.linear
+        wrt = self.indices(wrt)
+        pairs = [
+            (g, t)
+            for g, t in zip([g for i in wrt for g in grads[self.slices[i]]], u)
+            if g is not None and g.requires_grad
+        ]
+        of = ev.players if of is None else tuple(of)
+        parts = self.split(dummy, ev.players)
+        wanted = [d for i in of for d in parts[i]]  # only these rows: autograd skips the rest
+        if pairs:
+            outs, tangents = zip(*pairs)
+            products = torch.autograd.grad(outs, wanted, grad_outputs=tangents, retain_graph=True, allow_unused=True)
+        else:  # v does not depend on x_wrt at all
+            products = [None] * len(wanted)
+        products = [torch.zeros_like(d) if p is None else p for d, p in zip(wanted, products)]
+        return self.reduce(products)

@@ -1,10 +1,11 @@
 """The engine interface over explicit tensors, so that whole solver steps can be vmapped.
 
-`FunctionalEngine` offers what solvers call on `Engine` (evaluate, vjp, apply, sample,
-split), built from torch.func transforms on a *utility function of the parameters*
-instead of autograd on leaf tensors. The same solver code then runs unchanged under
-`torch.func.vmap`, with one set of parameters, optimizer state and hyperparameters per
-configuration: a sweep pays the per-step Python overhead once for all of them.
+`FunctionalEngine` offers what solvers call on `Engine` (evaluate, vjp, jvp, apply,
+snapshot, restore, sample, split), built from torch.func transforms on a *utility function
+of the parameters* instead of autograd on leaf tensors. The same solver code then runs
+unchanged under `torch.func.vmap`, with one set of parameters, optimizer state and
+hyperparameters per configuration: a sweep pays the per-step Python overhead once for all
+of them.
 
 `make_step` builds that vmapped step for a solver class and an optimizer class.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
-from torch.func import grad_and_value, vjp, vmap
+from torch.func import grad_and_value, jvp, vjp, vmap
 
 from solvers.engine import Evaluation, Layout, Vec
 
@@ -55,11 +56,13 @@ class FunctionalEngine(Layout):
 
     def evaluate(self, batch: Any, players: Sequence[int] | None = None, create_graph: bool = False) -> Evaluation:
         players = self.indices(players)
+        field = lambda p: self._field(p, batch, players)  # noqa: E731
         if create_graph:
-            v, pullback, utilities = vjp(lambda p: self._field(p, batch, players), self.params, has_aux=True)
+            v, pullback, utilities = vjp(field, self.params, has_aux=True)
         else:
-            (v, utilities), pullback = self._field(self.params, batch, players), None
-        return Evaluation(players, dict(zip(players, utilities)), list(v), pullback)
+            (v, utilities), pullback = field(self.params), None
+        linear = (field, list(self.params)) if create_graph else None  # for jvp, before the next apply, like vjp
+        return Evaluation(players, dict(zip(players, utilities)), list(v), pullback, linear)
 
     def vjp(self, ev: Evaluation, u: Vec, of: Sequence[int] | None = None, wrt: Sequence[int] | None = None) -> Vec:
         of = set(ev.players if of is None else of)
@@ -68,6 +71,17 @@ class FunctionalEngine(Layout):
         cotangent = [next(given) if i in of else torch.zeros_like(t) for i in ev.players for t in parts[i]]
         (grads,) = ev.local(cotangent)
         return [grads[k] for i in self.indices(wrt) for k in range(self.slices[i].start, self.slices[i].stop)]
+
+    def jvp(self, ev: Evaluation, u: Vec, of: Sequence[int] | None = None, wrt: Sequence[int] | None = None) -> Vec:
+        """Forward mode on the field: torch.func.jvp of x -> v(x), tangent u on x_wrt."""
+        field, at = ev.linear
+        given = self.split(list(u), self.indices(wrt))
+        tangent = [
+            t for i in self.players for t in given.get(i, [torch.zeros_like(p) for p in at[self.slices[i]]])
+        ]
+        _, products = jvp(lambda p: field(p)[0], (at,), (tangent,))
+        parts = self.split(list(products), ev.players)
+        return [t for i in (ev.players if of is None else of) for t in parts[i]]
 
 
 def make_step(solver_cls, optimizer_cls, utility: Utility, slices: list[slice], fixed: dict[str, dict[str, Any]]):

@@ -27,7 +27,9 @@ def test_every_solver_matches_a_single_process_on_the_same_global_batch(tmp_path
         text=True,
     )
     assert double.returncode == 0, double.stderr[-3000:]
-    for name in ("simga", "altga", "momentum", "consensus", "smoothing", "consensus_debias"):
+    from tests.helpers.parallel_solvers import CASES
+
+    for name in CASES:
         one = torch.load(tmp_path / f"{name}-1.pt", weights_only=True)
         two = torch.load(tmp_path / f"{name}-2.pt", weights_only=True)
         gap = max(float((a - b).abs().max()) for a, b in zip(one, two))

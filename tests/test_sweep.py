@@ -17,15 +17,19 @@ def _params(run_dir):
 
 
 @pytest.mark.parametrize(
-    "solver, grid",
+    "solver, grid, fixed",
     [
-        ("consensus", ["--set", "solver.gamma=1,10", "--set", "optimizer.lr=1e-4,3e-4"]),
-        ("altga", ["--set", "optimizer.lr=1e-4,3e-4"]),
-        ("momentum", ["--set", "solver.beta=-0.5,0.5"]),
+        ("consensus", ["--set", "solver.gamma=1,10", "--set", "optimizer.lr=1e-4,3e-4"], []),
+        ("altga", ["--set", "optimizer.lr=1e-4,3e-4"], []),
+        ("momentum", ["--set", "solver.beta=-0.5,0.5"], []),
+        ("extragradient", ["--set", "optimizer.lr=1e-4,3e-4"], []),
+        ("past_extragradient", ["--set", "optimizer.beta1=0.5,0.9"], ["--set", "optimizer=adam(lr=1e-3)"]),
+        ("optimistic", ["--set", "optimizer.lr=1e-4,3e-4"], []),
+        ("sga", ["--set", "solver.lam=0.5,2"], ["--set", "solver.align=true"]),
     ],
 )
-def test_vectorised_configurations_equal_their_sequential_twins(cli, tmp_path, solver, grid):
-    sweep = cli("sweep", "games/mog.game", "--solver", solver, *grid, "--seeds", "0-1", *COMMON, "--out", tmp_path / "s", "-q")
+def test_vectorised_configurations_equal_their_sequential_twins(cli, tmp_path, solver, grid, fixed):
+    sweep = cli("sweep", "games/mog.game", "--solver", solver, *grid, *fixed, "--seeds", "0-1", *COMMON, "--out", tmp_path / "s", "-q")
     assert sweep.code == 0, sweep.stderr
     assert "vectorised in one process" in sweep.stderr
     rows = list(csv.DictReader(open(tmp_path / "s" / "sweep.csv")))
@@ -34,9 +38,9 @@ def test_vectorised_configurations_equal_their_sequential_twins(cli, tmp_path, s
         if not folder.is_dir():
             continue
         settings = dict(part.split("=") for part in folder.name.split(","))
-        sets = [f"{'solver' if k in ('gamma', 'beta') else 'optimizer'}.{k}={v}" for k, v in settings.items() if k != "seed"]
+        sets = [f"{'solver' if k in ('gamma', 'beta', 'lam') else 'optimizer'}.{k}={v}" for k, v in settings.items() if k != "seed"]
         twin = tmp_path / "twins" / folder.name
-        flags = [flag for s in sets for flag in ("--set", s)]
+        flags = fixed + [flag for s in sets for flag in ("--set", s)]
         result = cli("solve", "games/mog.game", "--solver", solver, "--seed", settings["seed"], *COMMON, *flags, "--out", twin, "-q")
         assert result.code == 0, result.stderr
         a, b = _params(folder), _params(twin)

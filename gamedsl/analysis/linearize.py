@@ -10,14 +10,28 @@ from J = v'(x-bar), the players' blocks, the step h and the solver's parameters:
 - momentum:   [[I + h J, h beta I], [J, beta I]] on the state (x, m)   (heavy ball, cf. eqs. 35-36)
 - consensus:  I + h (I - gamma J^T) J                          (Lemma 6); debias linearises the same
 - smoothing:  I + h (J - gamma E_D J_OD^T J_O)                 (derived below)
+- extragradient:       I + h J (I + h J)                      (Gidel et al. 2019)
+- past_extragradient:  [[I + h J, h^2 J], [J, h J]] on the state (x, g), g the last look-ahead field
+- optimistic:          [[I + 2h J, -I], [h J, 0]] on the state (x, s), s the last step
+- sga:        I + h (I + lambda A) J, A = (J - J^T) / 2         (Balduzzi et al. 2018; also with align)
+- cgd:        I + h (I - h J_off)^-1 J, J_off = J's off-diagonal blocks   (two players)
 
 Smoothing: the regularised player D follows v_D - gamma grad_D (|v_O|^2 / 2), the others O
 their plain field. grad_D (|v_O|^2 / 2) = J_OD^T v_O, and at a stationary point (v = 0) its
 derivative is J_OD^T J_O: the D rows of the direction's Jacobian get -gamma J_OD^T J_O,
 where J_OD = d v_O / d x_D and J_O = d v_O / d x.
 
+Extrapolation from the past: x' = x + h g, g' = v(x'), x'' = x + h g'; at (x-bar, 0),
+g' = J (x + h g) and x'' = x + h J x + h^2 J g. Optimistic: x' = x + 2 s_t - s, s_t = h v(x)
+with s the previous step, so s' = h J x. Both have the characteristic equation
+mu^2 - (1 + 2 h lambda) mu + h lambda = 0 for every eigenvalue lambda of J: the same spectrum.
+SGA's sign rule multiplies lambda by sign(<v, J^T v> <A v, J^T v> / d + 1/10), which is +1
+near x-bar (the product is of fourth order in x - x-bar). CGD moves by d = h (I - h J_off)^-1 v
+(solvers/cgd.py); the derivative of the inverse is multiplied by v = 0 at x-bar.
+
 A solver without an entry gets a Linearization whose `note` says so; new solvers register
-their map with `@register("name", formula)`.
+their map with `@register("name", formula)`. A builder that finds no map for a game (CGD
+with three players) returns the reason as a string instead of a matrix.
 """
 
 from __future__ import annotations
@@ -80,7 +94,7 @@ class Linearization:
         return MARGINAL
 
 
-Builder = Callable[[Context], np.ndarray]
+Builder = Callable[[Context], "np.ndarray | str"]
 REGISTRY: dict[str, tuple[str, str, Builder]] = {}  # solver -> (formula, state, builder)
 
 
@@ -97,6 +111,8 @@ def linearize(solver: str, J: np.ndarray, blocks, players, h: float, params: dic
         return Linearization(solver, dict(params), "—", note=f"no linearisation known for solver {solver}")
     formula, state, builder = REGISTRY[solver]
     matrix = builder(Context(np.asarray(J, dtype=float), list(blocks), list(players), float(h), dict(params)))
+    if isinstance(matrix, str):
+        return Linearization(solver, dict(params), formula, state, note=matrix)
     eigenvalues = np.linalg.eigvals(matrix) if matrix.size else np.zeros(0, dtype=complex)
     return Linearization(solver, dict(params), formula, state, matrix, None, eigenvalues)
 
@@ -142,3 +158,41 @@ def _smoothing(c: Context) -> np.ndarray:
     direction = c.J.copy()
     direction[D] -= gamma * J_O[:, D].T @ J_O
     return np.eye(c.n) + c.h * direction
+
+
+@register("extragradient", "I + h v' (I + h v')")
+def _extragradient(c: Context) -> np.ndarray:
+    # look-ahead x' = x + h v(x), step x + h v(x'): d/dx v(x') = J (I + h J)
+    return np.eye(c.n) + c.h * c.J @ (np.eye(c.n) + c.h * c.J)
+
+
+@register("past_extragradient", "[[I + h v', h^2 v'], [v', h v']]", state="(x, g)")
+def _past_extragradient(c: Context) -> np.ndarray:
+    return np.block([[np.eye(c.n) + c.h * c.J, c.h * c.h * c.J], [c.J, c.h * c.J]])
+
+
+@register("optimistic", "[[I + 2h v', -I], [h v', 0]]", state="(x, s)")
+def _optimistic(c: Context) -> np.ndarray:
+    return np.block([[np.eye(c.n) + 2 * c.h * c.J, -np.eye(c.n)], [c.h * c.J, np.zeros((c.n, c.n))]])
+
+
+@register("sga", "I + h (I + lambda A) v', A = (v' - v'^T) / 2")
+def _sga(c: Context) -> np.ndarray:
+    lam = float(c.params.get("lam", 1.0))
+    A = (c.J - c.J.T) / 2
+    return np.eye(c.n) + c.h * (np.eye(c.n) + lam * A) @ c.J
+
+
+@register("cgd", "I + h (I - h v'_off)^-1 v'  (v'_off: the players' cross blocks)")
+def _cgd(c: Context) -> np.ndarray | str:
+    if len(c.blocks) != 2:
+        return f"cgd is defined for two players; this game has {len(c.blocks)}"
+    off = c.J.copy()
+    for b in c.blocks:
+        off[b, b] = 0.0
+    return np.eye(c.n) + c.h * np.linalg.solve(np.eye(c.n) - c.h * off, c.J)
+
+
+@register("acgd", "—")
+def _acgd(c: Context) -> str:
+    return "acgd's step sizes depend on its running mean of v^2, which vanishes at a stationary point: no fixed one-step map"

@@ -230,11 +230,12 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
     console.print(
         f"  one-step maps F'(x̄) at h = {_num(h)} (Proposition 3: converges iff ρ(F') < 1, at rate ρ per step):"
     )
+    width = max((len(lin.solver) for lin in pa.linearizations), default=0)
     for lin in pa.linearizations:
         params = ", ".join(f"{k} = {v}" for k, v in lin.params.items() if v != "" and v is not False)
         state = f" on {lin.state}" if lin.state != "x" else ""
         what = f"F' = {lin.formula}{state}" if lin.known else lin.note
-        console.print(f"    {lin.solver:<11} {what}" + (f"; {params}" if params else ""), markup=False)
+        console.print(f"    {lin.solver:<{width}} {what}" + (f"; {params}" if params else ""), markup=False)
     table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1))
     for col, justify in (("solver", "left"), ("ρ(F')", "right"), ("predicted", "left")):
         table.add_column(col, justify=justify, no_wrap=True)

@@ -89,7 +89,8 @@ def spectrum(
             what = "v'" if name == "v" else f"w' (gamma={g:g})"
             out.print(
                 f"{label:>16}  {what:<16} max Re {d['max_real']:+.3e}   |Re| < 1e-3 |λ|max: {100 * d['share_near_imaginary_axis']:5.1f} %"
-                f"   |λ|max {d['max_abs']:.3g}",
+                f"   |λ|max {d['max_abs']:.3g}   significant ({d['significant']}): {100 * d['significant_near_imaginary_axis']:5.1f} %"
+                f" within 0.1|λ| of the axis, mean Re {d['significant_mean_real']:+.3g}",
                 markup=False,
             )
     out.print(f"wrote {directory / 'spectrum.png'} and {directory / 'spectrum.npz'}", markup=False)

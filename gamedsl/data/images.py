@@ -327,7 +327,7 @@ def load_digits(size: int) -> torch.Tensor:
     def load() -> torch.Tensor:
         from sklearn.datasets import load_digits as sklearn_digits
 
-        images = torch.from_numpy(sklearn_digits().images).float().unsqueeze(1) / 16.0
+        images = torch.from_numpy(sklearn_digits().images).to(torch.float32).unsqueeze(1) / 16.0
         if size != 8:
             images = torch.nn.functional.interpolate(images, size=(size, size), mode="bicubic", align_corners=False, antialias=size < 8)
         return (images.clamp(0, 1) * 255).round().to(torch.uint8)

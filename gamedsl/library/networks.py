@@ -125,8 +125,11 @@ def _image_io(what: str, generator: bool):
             )
         if len(other) != 1:
             side = "input (the latent code)" if generator else "output"
-            raise GameCheckError(f"the {side} of {what} must be a size such as {256 if generator else 1}, not a list",
-                                 span=spans["io"], hint=f"for example {usage}")
+            raise GameCheckError(
+                f"the {side} of {what} must be a size such as {256 if generator else 1}, not a list",
+                span=spans["io"],
+                hint=f"for example {usage}",
+            )
         layers = values["layers"]
         step = 2**layers
         bad = [side for side in image[1:] if side % step]

@@ -2,7 +2,7 @@
 
 **Digits (offline, no download).** A small convolutional classifier is trained once on
 scikit-learn's 8x8 handwritten digits (fixed seed, 80 % of the images, a few seconds on a
-CPU) and cached in `$GAMEDSL_CACHE/digits_classifier-v2.pt` (default ~/.cache/gamedsl).
+CPU) and cached in `$GAMEDSL_CACHE/digits_classifier-v3.pt` (default ~/.cache/gamedsl).
 Generated images of any size are resized to 8x8 and classified. Two numbers follow the
 recipes of the Inception score and the FID with this classifier in place of Inception:
 
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-CLASSIFIER_VERSION = 2
+CLASSIFIER_VERSION = 3
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILE
 
@@ -74,7 +74,7 @@ def _real_digits() -> tuple[torch.Tensor, np.ndarray]:
     return to_float(load_digits(8)), digit_labels()
 
 
-def train_classifier(seed: int = 0, epochs: int = 40) -> tuple[DigitsNet, dict]:
+def train_classifier(seed: int = 0, epochs: int = 20) -> tuple[DigitsNet, dict]:
     """Train on a fixed 80 % of the digits; report the accuracy on the other 20 %."""
     images, labels = _real_digits()
     labels = torch.from_numpy(labels).long()
@@ -83,7 +83,7 @@ def train_classifier(seed: int = 0, epochs: int = 40) -> tuple[DigitsNet, dict]:
     train, test = order[:cut], order[cut:]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = DigitsNet()
+        net = DigitsNet().float()
         optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
         g = torch.Generator().manual_seed(seed + 1)
         for _ in range(epochs):
@@ -107,7 +107,7 @@ def train_classifier(seed: int = 0, epochs: int = 40) -> tuple[DigitsNet, dict]:
 def load_classifier() -> tuple[DigitsNet, dict]:
     """The cached classifier, trained and written on first use."""
     path = classifier_path()
-    net = DigitsNet()
+    net = DigitsNet().float()
     if path.is_file():
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
@@ -129,7 +129,7 @@ def load_classifier() -> tuple[DigitsNet, dict]:
 
 def _to_digit_input(images: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) in [-1, 1] -> (N, 1, 8, 8): grey, resized with antialiasing."""
-    x = images.detach().float().cpu()
+    x = images.detach().to(device="cpu", dtype=torch.float32)
     if x.shape[1] != 1:
         x = x.mean(1, keepdim=True)
     if x.shape[-2:] != (8, 8):

@@ -15,13 +15,19 @@ experiments"): 5x5 convolutions with stride 2 (transposed in the generator), lea
 
 Modules see `(batch, *input_shape)`: the generator maps (B, Z) to (B, C, H, W), the
 discriminator (B, C, H, W) to (B, OUT). The image side must be divisible by 2**layers;
-`check_image_size` says so at check time, with the position of the builder call.
+the builders' validation says so at check time, with the position of the builder call.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+def check_image_size(image: tuple[int, int, int], layers: int) -> None:
+    """Each of `layers` stride-2 convolutions halves the side: the sides must be divisible by 2**layers."""
+    if len(image) != 3 or any(side % 2**layers for side in image[1:]):
+        raise ValueError(f"an image (C, H, W) with sides divisible by 2**{layers} is needed, got {tuple(image)}")
 
 
 def widths(filters: int, layers: int, doubling: bool) -> list[int]:
@@ -79,6 +85,7 @@ def generator(
     init: str = "xavier",
 ) -> nn.Sequential:
     """z (B, latent) -> image (B, C, H, W) in (-1, 1)."""
+    check_image_size(image, layers)
     channels, height, width = image
     h, w = height >> layers, width >> layers
     chans = widths(filters, layers, doubling)[::-1]  # e.g. 8f, 4f, 2f, f
@@ -113,6 +120,7 @@ def discriminator(
     init: str = "xavier",
 ) -> nn.Sequential:
     """image (B, C, H, W) -> logits (B, outputs). No batch norm on the first convolution (DCGAN)."""
+    check_image_size(image, layers)
     channels, height, width = image
     chans = widths(filters, layers, doubling)
     net: list[nn.Module] = []

@@ -35,10 +35,18 @@ class Spectrum:
 
 
 def describe(eigs_: np.ndarray) -> dict:
-    """Max real part, and the share of eigenvalues on the imaginary axis: |Re| < 1e-3 |lambda|max."""
+    """Max real part; the share of eigenvalues on the imaginary axis, |Re| < 1e-3 |lambda|max;
+    and, because over-parametrised networks give many eigenvalues near 0 (in v' and w' alike),
+    the same question for the *significant* ones (|lambda| > 1% of the largest): the share
+    within 0.1 |lambda| of the imaginary axis, and their mean real part."""
     magnitude = float(np.abs(eigs_).max()) if len(eigs_) else 0.0
     near = np.abs(eigs_.real) < 1e-3 * magnitude
+    significant = eigs_[np.abs(eigs_) > 1e-2 * magnitude]
+    steep = np.abs(significant.real) < 0.1 * np.abs(significant)
     return {
+        "significant": int(len(significant)),
+        "significant_near_imaginary_axis": float(steep.mean()) if len(significant) else float("nan"),
+        "significant_mean_real": float(significant.real.mean()) if len(significant) else float("nan"),
         "count": int(len(eigs_)),
         "max_real": float(eigs_.real.max()) if len(eigs_) else float("nan"),
         "min_real": float(eigs_.real.min()) if len(eigs_) else float("nan"),

@@ -22,7 +22,7 @@ from gamedsl.semantics.model import CheckedGame
 from gamedsl.training.session import SMALL_GAME
 from solvers.functional import make_step
 
-SUPPORTED = {"simga", "altga", "momentum", "consensus", "smoothing"}
+SUPPORTED = {"simga", "altga", "momentum", "consensus", "smoothing", "extragradient", "past_extragradient", "optimistic", "sga"}
 SHARED = ("solver", "optimizer", "steps", "batch", "dtype", "device")
 
 

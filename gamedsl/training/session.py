@@ -20,7 +20,7 @@ import torch
 
 import solvers
 from gamedsl.compile.torch_game import TorchGame, pick_device
-from gamedsl.config import RunConfig
+from gamedsl.config import KEYS, RunConfig
 from gamedsl.data import images
 from gamedsl.data.images import to_uint8
 from gamedsl.errors import DataError, UsageError
@@ -90,7 +90,10 @@ class Session:
                 hint="use debias=false, or networks with batchnorm=false",
             )
         reduce = mean_reducer() if parallel.active else None
-        run = solvers.Run(torch_game, config.make_solver(), config.make_optimizer(), reduce=reduce, world=parallel.world)
+        try:
+            run = solvers.Run(torch_game, config.make_solver(), config.make_optimizer(), reduce=reduce, world=parallel.world)
+        except solvers.SolverError as exc:  # the solver refuses this game or optimizer (cgd with rmsprop, say)
+            raise UsageError(f"solver '{config.solver}': {exc.message}", hint=exc.hint) from None
         return cls(game, config, Path(directory), torch_game, run, parallel)
 
     @classmethod
@@ -111,6 +114,9 @@ class Session:
             raise CheckpointError(f"{directory}/config.json is damaged ({exc})") from None
         if steps is not None:
             settings["steps"] = steps
+        for key, spec in KEYS.items():  # settings added since the run was written take their defaults
+            if spec.kind is not None:
+                settings.setdefault(key, spec.default)
         if meta.get("data_root") and not images.data_root_chosen():
             images.set_data_root(meta["data_root"])  # where the run found its data, unless told otherwise
         try:

@@ -15,24 +15,38 @@ from gamedsl.config import resolve
 from gamedsl.training.parallel import from_environment, shutdown
 from gamedsl.training.session import Session
 
-CASES = {
-    "simga": {},
-    "altga": {},
-    "momentum": {"beta": -0.3},
-    "consensus": {"gamma": 10.0},
-    "smoothing": {"gamma": 10.0},
-    "consensus_debias": {"gamma": 10.0, "debias": True},
+CASES = {  # name -> (solver, its parameters, the optimizer if not the game's rmsprop)
+    "simga": ("simga", {}, None),
+    "altga": ("altga", {}, None),
+    "momentum": ("momentum", {"beta": -0.3}, None),
+    "consensus": ("consensus", {"gamma": 10.0}, None),
+    "smoothing": ("smoothing", {"gamma": 10.0}, None),
+    "consensus_debias": ("consensus", {"gamma": 10.0, "debias": True}, None),
+    "extragradient": ("extragradient", {}, None),
+    "past_extragradient": ("past_extragradient", {}, ("adam", {"lr": 1e-3})),
+    "optimistic": ("optimistic", {}, None),
+    "sga": ("sga", {"lam": 1.0, "align": True}, None),
+    "cgd": ("cgd", {"tol": 1e-12}, ("sgd", {"lr": 0.05})),
+    "acgd": ("acgd", {"tol": 1e-12}, ("sgd", {"lr": 1e-3})),
 }
 
-out = Path(sys.argv[1])
-torch.set_num_threads(1)
-parallel = from_environment("cpu")
-game = gamedsl.load(Path(__file__).resolve().parents[2] / "games/mog.game")
-base = resolve(game.settings, [], {"steps": 20, "batch": 64, "dtype": "float64", "device": "cpu"})
-for name, params in CASES.items():
-    config = replace(base, solver=name.split("_")[0], solver_params=params, shards=2)
-    session = Session.create(game, config, out, parallel)
-    session.train()
-    if parallel.main:
-        torch.save([p.detach() for p in session.run.engine.params], out / f"{name}-{parallel.world}.pt")
-shutdown()
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    torch.set_num_threads(1)
+    parallel = from_environment("cpu")
+    game = gamedsl.load(Path(__file__).resolve().parents[2] / "games/mog.game")
+    base = resolve(game.settings, [], {"steps": 20, "batch": 64, "dtype": "float64", "device": "cpu"})
+    for name, (solver, params, optimizer) in CASES.items():
+        config = replace(base, solver=solver, solver_params=params, shards=2)
+        if optimizer:
+            config = replace(config, optimizer=optimizer[0], optimizer_params=optimizer[1])
+        session = Session.create(game, config, out, parallel)
+        session.train()
+        if parallel.main:
+            torch.save([p.detach() for p in session.run.engine.params], out / f"{name}-{parallel.world}.pt")
+    shutdown()
+
+
+if __name__ == "__main__":
+    main()
