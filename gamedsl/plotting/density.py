@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from scipy.ndimage import gaussian_filter
 
@@ -42,7 +43,8 @@ def panel(snapshots: list[tuple[int, np.ndarray]], means: np.ndarray, std: float
     fig = Figure(figsize=(2.2 * n, 2.5), dpi=100)
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, (step, samples) in zip(axes, snapshots):
-        ax.imshow(density(samples, extent), origin="lower", extent=extent, cmap="viridis")
+        # a square-root scale keeps modes with little mass visible beside dominant ones
+        ax.imshow(density(samples, extent), origin="lower", extent=extent, cmap="viridis", norm=PowerNorm(0.5))
         ax.set_title(f"step {step:,}", fontsize=9)
     axes[-1].imshow(target_density(means, std, extent), origin="lower", extent=extent, cmap="Reds")
     axes[-1].set_title("target", fontsize=9)
