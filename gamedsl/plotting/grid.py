@@ -11,7 +11,7 @@ import torch
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2, scale: int | None = None) -> np.ndarray:
     """An RGB uint8 array (H', W', 3): `nrow` images per row (default: a square), separated
-    by `pad` grey pixels; small images are enlarged `scale` times (default: to about 32
+    by `pad` grey pixels; small images are enlarged `scale` times (default: to about 64
     pixels per image) so that 8x8 or 16x16 samples stay visible."""
     from gamedsl.data.images import to_uint8
 
@@ -21,7 +21,7 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2, scal
     n, c, h, w = x.shape
     if c == 1:
         x = np.repeat(x, 3, axis=1)
-    scale = scale or max(1, 32 // max(h, w))
+    scale = scale or max(1, 64 // max(h, w))
     if scale > 1:
         x = x.repeat(scale, axis=2).repeat(scale, axis=3)
         h, w = h * scale, w * scale
