@@ -149,8 +149,10 @@ def timing(blocks: int, block_steps: int) -> None:
             run.step()
         runs[method] = run
     times: dict[str, list[float]] = {m: [] for m in runs}
-    for _ in range(blocks):
-        for method, run in runs.items():
+    order = list(runs)
+    for block in range(blocks):
+        for method in order[block % len(order) :] + order[: block % len(order)]:  # a different order each round
+            run = runs[method]
             start = time.perf_counter()
             for _ in range(block_steps):
                 run.step()
@@ -417,8 +419,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="steps per run (mog: 50,000; small: 2,000; figure: 500)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--methods", type=lambda t: t.split(","), default=list(MOG))
-    parser.add_argument("--blocks", type=int, default=10)
-    parser.add_argument("--block-steps", type=int, default=40)
+    parser.add_argument("--blocks", type=int, default=30)
+    parser.add_argument("--block-steps", type=int, default=20)
     args = parser.parse_args()
     if args.part == "mog":
         mog(args.seeds, args.steps or 50000, args.jobs, args.methods)

@@ -12,7 +12,15 @@ from torch import nn
 
 import solvers
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """These tests compare against theory in float64; restore the default for other test files."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 class RandomGame(nn.Module):

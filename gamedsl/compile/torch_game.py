@@ -14,6 +14,7 @@ its own shards; a single process drawing all of them sees the same global batch.
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -73,7 +74,8 @@ class TorchGame(nn.Module):
         self.shard_ids = list(range(shards)) if shard_ids is None else list(shard_ids)
         self.shard_batch = batch // shards
 
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _default_dtype(torch.float32):
+            # initialise in float32 whatever the process's default dtype, so a seed means one start
             torch.manual_seed(derive_seed(seed, "init"))
             self.networks = nn.ModuleDict({n: BUILDERS[net.builder].module(net.args) for n, net in spec.networks.items()})
         init = torch.Generator().manual_seed(derive_seed(seed, "params"))
@@ -168,6 +170,16 @@ class TorchGame(nn.Module):
         if not node.sampled:
             value = value.expand(n, *value.shape)
         return value.detach()
+
+
+@contextmanager
+def _default_dtype(dtype: torch.dtype):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def _initial(info: ParamInfo, generator: torch.Generator) -> torch.Tensor:
