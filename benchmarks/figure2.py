@@ -22,7 +22,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# benchmarks/solvers.py shares its name with the `solvers` package: import from the repository root
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
 
 def run_gamedsl(solver: str, seed: int, steps: int, out: Path) -> dict:
@@ -47,7 +48,7 @@ def run_handwritten(seed: int, steps: int) -> dict:
 
     from gamedsl.data.samplers import ring_means
     from gamedsl.metrics.mixture import mixture_metrics
-    from handwritten_mog import HandwrittenMoG
+    from benchmarks.handwritten_mog import HandwrittenMoG
 
     torch.set_num_threads(1)
     start = time.perf_counter()

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import solvers  # noqa: E402
-import gamedsl  # noqa: E402
-from gamedsl.compile.torch_game import TorchGame  # noqa: E402
-from handwritten_mog import HandwrittenMoG  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
+# benchmarks/solvers.py shares its name with the `solvers` package: import from the repository root
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+import gamedsl  # noqa: E402
+import solvers  # noqa: E402
+from benchmarks.handwritten_mog import HandwrittenMoG  # noqa: E402
+from gamedsl.compile.torch_game import TorchGame  # noqa: E402
 
 
 def gamedsl_stepper(method: str):

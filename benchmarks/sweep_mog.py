@@ -18,13 +18,14 @@ from pathlib import Path
 
 import torch
 
-import gamedsl
-import solvers
-from gamedsl.compile.torch_game import TorchGame
-from gamedsl.config import resolve
-from gamedsl.sweep import vectorized
-
 ROOT = Path(__file__).resolve().parent.parent
+# benchmarks/solvers.py shares its name with the `solvers` package: import from the repository root
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+import gamedsl  # noqa: E402
+import solvers  # noqa: E402
+from gamedsl.compile.torch_game import TorchGame  # noqa: E402
+from gamedsl.config import resolve  # noqa: E402
+from gamedsl.sweep import vectorized  # noqa: E402
 GAMMAS = (0.1, 1.0, 3.0, 10.0)
 LRS = (5e-5, 1e-4, 2e-4, 4e-4)
 

@@ -44,7 +44,7 @@ class Consensus(Solver):
     def step(self, engine, state):
         batch = engine.sample()
         ev = engine.evaluate(batch, create_graph=True)
-        grad_L = engine.vjp(ev, ev.v)
+        grad_L = engine.vjp(ev, ev.v, retain=False)
         extras = {}
         if self.debias:
             grad_L, extras["L_unbiased"] = self.debiased(engine, batch, ev, grad_L)

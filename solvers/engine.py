@@ -126,17 +126,20 @@ class Engine(Layout):
         v = self.reduce([g.detach() for g in local] if create_graph else local)
         return Evaluation(players, {i: us[i].detach() for i in players}, v, local if create_graph else None)
 
-    def vjp(self, ev: Evaluation, u: Vec, of: Sequence[int] | None = None, wrt: Sequence[int] | None = None) -> Vec:
+    def vjp(
+        self, ev: Evaluation, u: Vec, of: Sequence[int] | None = None, wrt: Sequence[int] | None = None, retain: bool = True
+    ) -> Vec:
         """(d v_of / d x_wrt)^T u: a block of v'(x)^T applied to u, averaged across processes.
 
         With `of` = `wrt` = all players and u = v this is grad L for L = |v|^2 / 2 (eq. 13).
+        `retain=False` lets backward free the graph as it goes: for a solver's last product.
         """
         assert ev.local is not None, "evaluate(..., create_graph=True) first"
         of = ev.players if of is None else tuple(of)
         outputs = self.split(ev.local, ev.players)
         outputs = [t for i in of for t in outputs[i]]
         inputs = self.params_of(self.indices(wrt))
-        grads = torch.autograd.grad(outputs, inputs, grad_outputs=u, retain_graph=True, allow_unused=True)
+        grads = torch.autograd.grad(outputs, inputs, grad_outputs=u, retain_graph=retain, allow_unused=True)
         return self.reduce([torch.zeros_like(p) if g is None else g for p, g in zip(inputs, grads)])
 
     def jvp(self, ev: Evaluation, u: Vec, of: Sequence[int] | None = None, wrt: Sequence[int] | None = None) -> Vec:

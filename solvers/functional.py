@@ -64,7 +64,9 @@ class FunctionalEngine(Layout):
         linear = (field, list(self.params)) if create_graph else None  # for jvp, before the next apply, like vjp
         return Evaluation(players, dict(zip(players, utilities)), list(v), pullback, linear)
 
-    def vjp(self, ev: Evaluation, u: Vec, of: Sequence[int] | None = None, wrt: Sequence[int] | None = None) -> Vec:
+    def vjp(
+        self, ev: Evaluation, u: Vec, of: Sequence[int] | None = None, wrt: Sequence[int] | None = None, retain: bool = True
+    ) -> Vec:
         of = set(ev.players if of is None else of)
         parts = self.split(ev.v, ev.players)
         given = iter(u)

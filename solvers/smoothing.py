@@ -38,7 +38,7 @@ class Smoothing(Solver):
         ev = engine.evaluate(engine.sample(), create_graph=True)
         parts = engine.split(ev.v, ev.players)
         v_others = [t for i in others for t in parts[i]]
-        reg = engine.vjp(ev, v_others, of=others, wrt=[d])
+        reg = engine.vjp(ev, v_others, of=others, wrt=[d], retain=False)
         parts[d] = vec.axpy(-self.gamma, reg, parts[d])
         engine.apply([t for i in ev.players for t in parts[i]])
         return Step.of(ev)

@@ -17,7 +17,15 @@ from gamedsl.analysis.verify import torch_game
 from tests.conftest import ROOT
 from tests.test_solvers import RandomGame, bilinear, flat, one_step
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True)
+def float64():
+    """Closed forms in float64; the default dtype is restored for other test files."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
 
 NEW = ["extragradient", "past_extragradient", "optimistic", "sga", "cgd"]
 

@@ -190,7 +190,7 @@ def _finish(session: Session, result) -> None:
         saved = session.directory / "checkpoint.pt"
         kept = f"the last good checkpoint is {saved}" if saved.exists() else "no checkpoint had been written yet"
         raise DivergedError(f"the run diverged: {result.message}; {kept}", hint="lower the learning rate, or try --solver consensus")
-    session.run.check_parameters()
+    session.run.check_parameters()  # the final step's gradient was checked when it was recorded
     session.save_checkpoint()
     if main:
         summary = session.write_outputs(result, session.evaluate())

@@ -179,6 +179,7 @@ class Checkpoints:
 
     def __call__(self, run, info) -> bool:
         if self.every and run.step_count % self.every == 0:
+            run.check_field(info)  # never save a state whose next step is already lost
             run.check_parameters()
             self.session.save_checkpoint()
         return False
