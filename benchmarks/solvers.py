@@ -33,6 +33,8 @@ RUNS = ROOT / "runs" / "solvers"
 DOC = ROOT / "docs" / "solvers.md"
 FIGURE = ROOT / "docs" / "solvers_trajectories.png"
 
+ORDER = ["simga", "altga", "momentum", "consensus", "smoothing",  # the paper's, then the others
+         "extragradient", "past_extragradient", "optimistic", "sga", "cgd", "acgd"]  # fmt: skip
 SMALL = ["bilinear", "dirac_gan", "dirac_gan_nonsat", "quadratic_fig1b", "not_nash", "several_stationary"]
 OPTIMIZERS = ["sgd", "rmsprop", "adam"]
 TOLERANCE = 1e-3  # converged: distance to the nearest stationary point <= TOLERANCE times its start
@@ -52,6 +54,11 @@ MOG = {
     "sga": ("sga(lam=1)", None),
     "acgd": ("acgd(beta2=0.9, eps=1e-10)", "sgd(lr=1e-4)"),
 }
+
+
+def ordered(names: list[str]) -> list[str]:
+    """ORDER first, then any solver registered since, alphabetically."""
+    return [n for n in ORDER if n in names] + sorted(n for n in names if n not in ORDER)
 
 
 # ---- results file ---------------------------------------------------------------------------------
@@ -246,7 +253,7 @@ def small(steps: int) -> None:
     for name in SMALL:
         points = stationary_points(name)
         for optimizer in OPTIMIZERS:
-            for solver in solvers.available():
+            for solver in ordered(solvers.available()):
                 rows[f"{name}/{solver}/{optimizer}"] = small_run(name, solver, optimizer, steps, points)
                 row = rows[f"{name}/{solver}/{optimizer}"]
                 print(f"{name:<20} {solver:<20} {optimizer:<8} {row['status']:<14} {row.get('steps_to_tolerance')}", flush=True)
@@ -292,7 +299,7 @@ def figure(steps: int) -> None:
     from gamedsl.analysis.verify import torch_field, torch_game
 
     torch.set_num_threads(1)
-    methods = solvers.available()
+    methods = ordered(solvers.available())
     games = [("bilinear", "φ (player P)", "θ (player Q)", (0, 1)), ("dirac_gan", "θ (generator)", "ψ (discriminator)", (1, 0))]
     cols = 6
     rows_per_game = math.ceil(len(methods) / cols)
@@ -354,7 +361,7 @@ def small_tables(data: dict) -> str:
         out.append(f"**{optimizer}** (lr = the game's h)\n")
         out.append("| solver | " + " | ".join(SMALL) + " |")
         out.append("|---|" + "---|" * len(SMALL))
-        for solver in solvers.available():
+        for solver in ordered(solvers.available()):
             cells = []
             for name in SMALL:
                 row = runs.get(f"{name}/{solver}/{optimizer}")

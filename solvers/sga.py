@@ -45,7 +45,7 @@ class SGA(Solver):
     def step(self, engine, state):
         ev = engine.evaluate(engine.sample(), create_graph=True)
         jv = engine.jvp(ev, ev.v)
-        jtv = engine.vjp(ev, ev.v)
+        jtv = engine.vjp(ev, ev.v, retain=False)  # the last product: the graph may go
         av = vec.scale(vec.axpy(-1.0, jtv, jv), 0.5)  # A v
         lam = self.lam
         extras = {}
