@@ -14,9 +14,9 @@ in the paper. A v = (v' v - v'^T v) / 2 costs one Jacobian-vector and one
 vector-Jacobian product, never a matrix.
 
 `align=true` is the paper's sign rule: lambda is multiplied by
-sign(<xi, grad H> <A_H^T xi, grad H> / d + eps), eps = 1/10, d the number of parameters,
-grad H = grad |xi|^2/2 = v'^T v, so that the adjustment pulls towards stable fixed points and
-pushes away from unstable ones. In our signs the product is <v, v'^T v> <A v, v'^T v>;
+sign(<xi, grad Ham> <A_H^T xi, grad Ham> / d + eps), eps = 1/10, d the number of parameters,
+Ham = |xi|^2 / 2 the Hamiltonian, grad Ham = H^T xi = v'^T v, so that the adjustment pulls
+towards stable fixed points and pushes away from unstable ones. In our signs the product is <v, v'^T v> <A v, v'^T v>;
 v'^T v is already computed, so alignment is free. At a stationary point the product
 vanishes faster than eps, so the one-step Jacobian is the same with and without it.
 """

@@ -89,8 +89,8 @@ def test_dirac_gan_field_matches_closed_form():
     """v(theta, psi) = (sigma(psi theta) psi, -sigma(psi theta) theta) for the zero-sum Dirac-GAN."""
     game = TorchGame(gamedsl.load("games/dirac_gan.game"), batch=3, dtype="float64")
     run = solvers.Run(game, solvers.get("simga"), solvers.optimizers.get("sgd", lr=1.0))
-    theta = float(game.variables["theta"])
-    psi = float(game.networks["D"].weight)
+    theta = float(game.variables["theta"].detach())
+    psi = float(game.networks["D"].weight.detach())
     ev = run.engine.evaluate(game.sample())
     s = 1 / (1 + math.exp(-psi * theta))
     v_psi, v_theta = (float(t) for t in ev.v)  # players in declaration order: D, then G
