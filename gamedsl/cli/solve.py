@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -147,9 +148,10 @@ def _launch(nproc: int) -> int:
         return int(ExitCode.INTERRUPTED)
     except ChildFailedError as exc:
         codes = {f.exitcode for f in exc.failures.values()}
-        known = codes & {int(c) for c in ExitCode}
-        if known and all(code > 0 for code in codes):
-            return max(known)  # every worker stopped on purpose (diverged, interrupted, bad input)
+        known = codes & {int(c) for c in ExitCode if c > 0}
+        torn_down = -int(signal.SIGTERM)  # how the launcher stops the others once one worker has exited
+        if known and codes <= known | {torn_down}:
+            return max(known)  # a worker stopped on purpose (diverged, interrupted, bad input) and said why
         lost = ", ".join(f"rank {rank} (exit code {f.exitcode})" for rank, f in sorted(exc.failures.items()))
         err.print(f"gamedsl: error: worker processes failed: {lost}", markup=False)
         return int(ExitCode.PEER_FAILED)
