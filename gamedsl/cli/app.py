@@ -27,11 +27,10 @@ from gamedsl.errors import ExitCode, GameError
 
 app = typer.Typer(
     name="gamedsl",
-    help="Declare smooth two-player games (GANs above all) in .game files, check them, solve them and analyse them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 
 
