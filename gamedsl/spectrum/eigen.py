@@ -56,7 +56,7 @@ def describe(eigs_: np.ndarray) -> dict:
     }
 
 
-def dense_jacobian(field: FlatField, batches: list, dtype: torch.dtype, chunk: int = 32) -> np.ndarray:
+def dense_jacobian(field: FlatField, batches: list, dtype: torch.dtype, chunk: int = 128) -> np.ndarray:
     """v'(x) averaged over the batches, column block by column block.
 
     The columns of player j are forward-mode products with tangents in player j's
