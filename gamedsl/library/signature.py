@@ -23,11 +23,11 @@ def close_match(name: str, choices) -> str | None:
 
 
 def suggest(name: str, choices, what: str = "choices") -> str | None:
-    """A close match if there is one, and the list of choices when it is short:
+    """A close match if there is one, and the list of choices when it is short (up to 12):
     "did you mean 'mlp'? builders: linear, mlp", or "initialisers: normal, uniform"."""
     choices = sorted(set(choices))
     close = close_match(name, choices)
-    listing = f"{what}: " + ", ".join(choices) if choices and len(choices) <= (6 if close else 12) else None
+    listing = f"{what}: " + ", ".join(choices) if choices and len(choices) <= 12 else None
     return " ".join(p for p in (close, listing) if p) or None
 
 Shape = tuple[int, ...]
