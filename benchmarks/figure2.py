@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # benchmarks/solvers.py shares its name with the `solvers` package: import from the repository root
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+from gamedsl.sweep.grid import parse_seeds  # noqa: E402
 
 
 def run_gamedsl(solver: str, seed: int, steps: int, out: Path) -> dict:
@@ -59,16 +60,9 @@ def run_handwritten(seed: int, steps: int) -> dict:
     return {"impl": "hand-written consensus", "seed": seed, "exit": 0, "seconds": time.perf_counter() - start, **metrics}
 
 
-def seeds(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=seeds, default=seeds("0-4"))
+    parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"))
     parser.add_argument("--steps", type=int, default=50000)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "figure2")

@@ -33,6 +33,8 @@ RUNS = ROOT / "runs" / "solvers"
 DOC = ROOT / "docs" / "solvers.md"
 FIGURE = ROOT / "docs" / "solvers_trajectories.png"
 
+from gamedsl.sweep.grid import parse_seeds  # noqa: E402
+
 ORDER = ["simga", "altga", "momentum", "consensus", "smoothing",  # the paper's, then the others
          "extragradient", "past_extragradient", "optimistic", "sga", "cgd", "acgd"]  # fmt: skip
 SMALL = ["bilinear", "dirac_gan", "dirac_gan_nonsat", "quadratic_fig1b", "not_nash", "several_stationary"]
@@ -415,17 +417,10 @@ def docs() -> None:
     print(f"wrote {DOC}")
 
 
-def seeds(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("part", choices=["small", "mog", "timing", "figure", "docs"])
-    parser.add_argument("--seeds", type=seeds, default=seeds("0-2"))
+    parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-2"))
     parser.add_argument("--steps", type=int, help="steps per run (mog: 50,000; small: 2,000; figure: 500)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--methods", type=lambda t: t.split(","), default=list(MOG))
