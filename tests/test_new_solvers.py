@@ -18,13 +18,7 @@ from tests.conftest import ROOT
 from tests.test_solvers import RandomGame, bilinear, flat, one_step
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    """Closed forms in float64; the default dtype is restored for other test files."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # closed forms and second implementations in float64
 
 
 NEW = ["extragradient", "past_extragradient", "optimistic", "sga", "cgd"]

@@ -14,13 +14,7 @@ import solvers
 
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    """These tests compare against theory in float64; restore the default for other test files."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # closed forms and second implementations in float64
 
 
 class RandomGame(nn.Module):
