@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import solvers
-from gamedsl.errors import GameCheckError, Source, Span, UsageError
+from gamedsl.errors import GameCheckError, GameSyntaxError, Source, Span, UsageError
 from gamedsl.library.signature import Choice, Int, Kind, describe_value, suggest
 from gamedsl.syntax import ast
 
@@ -36,6 +36,10 @@ class _Device(Kind):
         raise self.wrong(value)
 
 
+MAX_THREADS = 1024  # far beyond any machine's cores; more only exhausts the process's threads
+DEFAULT_MEMORY_LIMIT = 64  # GiB: catches sizes wrong by orders of magnitude (gamedsl/semantics/budget.py)
+MAX_MEMORY_LIMIT = 2**20  # GiB (1 PiB): keeps every size PyTorch is asked for below 2^63
+
 KEYS: dict[str, Key] = {
     "solver": Key(None, "simga", "the solver, e.g. consensus(gamma=10); see `gamedsl solvers`"),
     "optimizer": Key(None, "sgd", "the optimizer, e.g. rmsprop(lr=1e-4, alpha=0.9, eps=1e-10)"),
@@ -44,17 +48,38 @@ KEYS: dict[str, Key] = {
     "seed": Key(Int(0), 0, "seed of parameter initialisation and of every sampler"),
     "device": Key(_Device(), "auto", "auto picks CUDA when available, else the CPU"),
     "dtype": Key(Choice(choices=("float32", "float64")), "float32", "floating-point precision"),
-    "threads": Key(Int(0), 0, "CPU threads for PyTorch; 0: one for small games (under 100k parameters), else PyTorch's default"),
+    "threads": Key(
+        Int(0, maximum=MAX_THREADS),
+        0,
+        "CPU threads for PyTorch; 0: one for games under 100k parameters, else the idle cores (docs/scaling.md); "
+        "a resumed run keeps the count it started with",
+    ),
     "shards": Key(Int(0), 0, "independent sample streams the global batch is cut into; 0: one per process"),
     "eval_samples": Key(Int(1), 2500, "samples drawn for the end-of-run metrics (2-D mixtures: PacGAN protocol)"),
     "log_every": Key(Int(1), 100, "TensorBoard scalars every N steps"),
     "image_every": Key(Int(0), 1000, "pictures (2-D densities, sample grids) and their metrics every N steps; 0: never"),
     "checkpoint_every": Key(Int(0), 1000, "a checkpoint every N steps (and always at the end); 0: only at the end"),
     "spectrum_every": Key(Int(0), 0, "eigenvalues of v' and w' every N steps (expensive); 0: never"),
-    "spectrum_batches": Key(Int(1), 10, "minibatches the Jacobian is averaged over for spectra"),
+    "spectrum_batches": Key(Int(1, maximum=10_000), 10, "minibatches the Jacobian is averaged over for spectra (at most 10,000)"),
+    "memory_limit": Key(
+        Int(1, maximum=MAX_MEMORY_LIMIT),
+        DEFAULT_MEMORY_LIMIT,
+        "GiB of memory a run may be estimated to need (parameters with their optimizer state, a batch's "
+        "activations, the end-of-run samples); `gamedsl check` refuses a game beyond it",
+    ),
 }
 
 METHOD_KEYS = {"solver": solvers.SOLVERS, "optimizer": solvers.optimizers.OPTIMIZERS}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the command line gave a setting: a `--set` argument (and the value's place in
+    it) or a flag. Errors found once every setting is merged point there."""
+
+    source: Source | None  # the --set argument; None for a flag
+    span: Span | None
+    flag: str | None = None  # "--batch"
 
 
 @dataclass(frozen=True)
@@ -78,12 +103,15 @@ class RunConfig:
     checkpoint_every: int
     spectrum_every: int
     spectrum_batches: int
+    memory_limit: int = DEFAULT_MEMORY_LIMIT
     divergences: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    origins: dict[str, Origin] = field(default_factory=dict, compare=False, repr=False)  # the command line's settings
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("notes")
+        out.pop("origins")
         return out
 
     def make_solver(self) -> solvers.Solver:
@@ -126,6 +154,10 @@ def _method(key: str, value: ast.Value) -> tuple[str, dict[str, Any]]:
     for arg in args:
         if arg.name is None:
             raise GameCheckError(f"{key} parameters are given by name", span=arg.span, hint=f"for example {_example(key)}")
+        if arg.name in params:
+            raise GameCheckError(
+                f"parameter '{arg.name}' is given twice", span=arg.span, hint="give each parameter once"
+            )
         params[arg.name] = _method_param(key, name, arg.name, arg.value, arg.value.span, arg.span)
     return name, params
 
@@ -142,6 +174,14 @@ def _method_param(
     registry = METHOD_KEYS[key]
     specs = {spec.name: spec for spec in registry.describe(method)}
     if param not in specs:
+        if key == "optimizer" and ("." in param or _names_method(registry, value)):
+            raise GameCheckError(
+                f"per-player optimizers are not supported yet: '{key}.{param}' would give '{param.split('.')[0]}' "
+                "an optimizer of its own",
+                span=param_span or span,
+                hint="one optimizer moves every player: write "
+                + (f"{key}.{param.split('.', 1)[1]} = ..." if "." in param else f"{key} = {value.name}(...)"),
+            )
         takers = [name for name in registry.available() if param in {spec.name for spec in registry.describe(name)}]
         raise GameCheckError(
             f"{key} '{method}' has no parameter '{param}'" + (f" ({method} is the default {key})" if default else ""),
@@ -149,13 +189,23 @@ def _method_param(
             hint=suggest(param, specs, "its parameters")
             or (f"{key}s that take '{param}': " + ", ".join(takers) if takers else f"{key} '{method}' takes no parameters"),
         )
+    spec, owner = specs[param], f"{key} '{method}'"
+    plain = python_value(value)
     try:
-        return registry.validate(method, {param: python_value(value)})[param]
+        typed = spec.coerce(plain, owner)
     except solvers.SolverError as exc:
-        what = _TYPE_WORDS.get(specs[param].type, "another kind of value")
-        raise GameCheckError(
-            f"{key} '{method}': parameter '{param}' must be {what}, got {describe_value(value)}", span=span, hint=exc.hint
-        ) from None
+        what = _TYPE_WORDS.get(spec.type, "another kind of value")
+        message = f"{owner}: parameter '{param}' must be {what}, got {describe_value(value)}"
+        raise GameCheckError(message, span=span, hint=exc.hint) from None
+    try:
+        return spec.check(typed, owner)
+    except solvers.SolverError as exc:  # outside the declared range
+        raise GameCheckError(exc.message, span=span, hint=exc.hint) from None
+
+
+def _names_method(registry, value: ast.Value) -> bool:
+    """Whether `value` is a method of `registry`, called or named: `adam(lr=1)`, `adam`."""
+    return isinstance(value, ast.CallValue) or isinstance(value, ast.IdentValue) and value.name in registry.available()
 
 
 def _check_method(key: str, settings: dict[str, ast.Setting]) -> None:
@@ -168,6 +218,12 @@ def _check_method(key: str, settings: dict[str, ast.Setting]) -> None:
     for setting_key, setting in settings.items():
         head, _, rest = setting_key.partition(".")
         if head == key and rest:
+            if rest in spans:
+                raise GameCheckError(
+                    f"'{setting_key}' repeats the parameter {rest} of {key} = {name}(...)",
+                    span=setting.span,
+                    hint=f"it is given on line {spans[rest].line}; keep one of the two",
+                )
             params[rest] = _method_param(key, name, rest, setting.value, setting.value.span)
             spans[rest] = setting.value.span
     try:
@@ -237,7 +293,10 @@ def parse_override(text: str) -> Override:
     if not sep or not key:
         raise UsageError("--set takes key=value", span=Span.point(1, 1), source=source, hint="for example --set solver.gamma=1")
     offset = len(text) - len(raw.lstrip()) + 1
-    value = parse_value(raw.strip(), source, column=offset)
+    try:
+        value = parse_value(raw.strip(), source, column=offset)
+    except GameSyntaxError as exc:  # a --set argument is command-line usage, not a .game file
+        raise UsageError(exc.message, span=exc.span, source=source, hint=exc.hint) from None
     head, _, rest = key.partition(".")
     allowed = head in KEYS and not rest or head in METHOD_KEYS or head == "divergence" and rest and "." not in rest
     if not allowed:
@@ -276,25 +335,33 @@ def resolve(settings: dict[str, ast.Setting], overrides: list[Override], flags: 
             values[key] = _check_setting(key, setting.value, settings, setting.span)
     notes: list[str] = []
     file_methods = dict(methods)
-    explicit: dict[str, dict[str, tuple[Any, Override]]] = {key: {} for key in METHOD_KEYS}
+    # method parameters from the command line, checked against the method finally chosen:
+    # param -> (value, the span of `name=` or of the key, the --set it came from)
+    explicit: dict[str, dict[str, tuple[ast.Value, Span, Override]]] = {key: {} for key in METHOD_KEYS}
+    origins: dict[str, Origin] = {}
     for o in overrides:
         head, _, rest = o.key.partition(".")
         try:
             if head == "divergence":
                 continue
             if head in METHOD_KEYS and not rest:
-                name, params = _method(head, o.value)
-                methods[head] = (name, {})
-                explicit[head].update({k: (v, o) for k, v in params.items()})
+                methods[head] = (_method(head, o.value)[0], {})
+                origins[head] = Origin(o.source, o.value.span)
+                for arg in getattr(o.value, "args", ()):
+                    explicit[head][arg.name] = (arg.value, arg.span, o)
+                    origins[f"{head}.{arg.name}"] = Origin(o.source, arg.value.span)
             elif head in METHOD_KEYS:
-                explicit[head][rest] = (python_value(o.value), o)
+                explicit[head][rest] = (o.value, Span(1, 1, 1, len(o.key) + 1), o)
+                origins[o.key] = Origin(o.source, o.value.span)
             else:
                 values[o.key] = KEYS[o.key].kind.convert(o.value)
+                origins[o.key] = Origin(o.source, o.value.span)
         except GameCheckError as exc:
             raise UsageError(exc.message, span=exc.span, source=o.source, hint=exc.hint) from None
     for key, value in flags.items():
         if value is None:
             continue
+        origins[key] = Origin(None, None, "--" + key.replace("_", "-"))
         if key in METHOD_KEYS:
             if value not in METHOD_KEYS[key].available():
                 raise UsageError(
@@ -313,11 +380,11 @@ def resolve(settings: dict[str, ast.Setting], overrides: list[Override], flags: 
                 params[param] = value
             else:
                 notes.append(f"{key}.{param}={value} from the game file does not apply to {name}; ignored")
-        for param, (value, o) in explicit[key].items():
+        for param, (value, key_span, o) in explicit[key].items():
             try:
-                params[param] = registry.validate(name, {param: value})[param]
-            except solvers.SolverError as exc:
-                raise UsageError(exc.message, span=Span(1, 1, 1, len(o.key) + 1), source=o.source, hint=exc.hint) from None
+                params[param] = _method_param(key, name, param, value, value.span, key_span)
+            except GameCheckError as exc:
+                raise UsageError(exc.message, span=exc.span, source=o.source, hint=exc.hint) from None
         try:
             registry.get(name, **params)
         except solvers.SolverError as exc:
@@ -330,6 +397,7 @@ def resolve(settings: dict[str, ast.Setting], overrides: list[Override], flags: 
         optimizer_params=resolved["optimizer"][1],
         divergences=divergence_overrides(overrides),
         notes=tuple(notes),
+        origins=origins,
         **values,
     )
 
@@ -344,4 +412,6 @@ def _check_flag(key: str, value: Any) -> Any:
             raise UsageError(f"--{key}: {exc.message}", hint=exc.hint) from None
     elif isinstance(kind, Int) and kind.minimum is not None and value < kind.minimum:
         raise UsageError(f"--{key} must be at least {kind.minimum}, got {value}")
+    elif isinstance(kind, Int) and kind.maximum is not None and value > kind.maximum:
+        raise UsageError(f"--{key} must be at most {kind.maximum}, got {value}")
     return value

@@ -31,6 +31,7 @@ class ExitCode(IntEnum):
     LIMIT = 7  # input exceeds a safety limit (size, nesting, time)
     OUT_OF_REACH = 8  # `gamedsl analyze`: the game is beyond symbolic analysis (sampled data, deep networks)
     PEER_FAILED = 9  # a process of a distributed run failed; the last checkpoint is intact
+    CANNOT_WRITE = 10  # an output could not be written (disk full, read-only, no permission); earlier files are intact
     INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM after saving a checkpoint
 
 
@@ -169,6 +170,12 @@ class ParallelError(GameError):
     """Another process of a distributed run failed or vanished."""
 
     code = ExitCode.PEER_FAILED
+
+
+class OutputError(GameError):
+    """A file of a run could not be written: disk full, read-only file system, no permission."""
+
+    code = ExitCode.CANNOT_WRITE
 
 
 class DivergedError(GameError):

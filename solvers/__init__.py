@@ -15,11 +15,11 @@ from solvers.engine import Engine, Evaluation
 from solvers.errors import SolverError
 from solvers.protocol import Game, Player, make_game
 from solvers.registry import ParamSpec
-from solvers.run import NonFinite, Result, Run, solve
+from solvers.run import Interrupted, NonFinite, Result, Run, solve
 from solvers import altga, cgd, consensus, extragradient, momentum, optimistic, sga, simga, smoothing  # noqa: F401  (registration)
 
 __all__ = [
-    "Engine", "Evaluation", "Game", "NonFinite", "ParamSpec", "Player", "Result", "Run", "Solver",
+    "Engine", "Evaluation", "Game", "Interrupted", "NonFinite", "ParamSpec", "Player", "Result", "Run", "Solver",
     "SolverError", "Step", "available", "describe", "get", "make_game", "optimizers", "solve",
 ]  # fmt: skip
 

@@ -29,6 +29,12 @@ class Solver:
 
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for `gamedsl solvers` and the docs
+    polls: ClassVar[bool] = False  # calls engine.poll() inside a step, before it changes anything
+    # What the method is defined for, declared so that a game can be checked before it runs
+    # (`gamedsl check`); the parameters' own ranges are declared with `param`.
+    players: ClassVar[int | None] = None  # the number of players; None: any
+    optimizers: ClassVar[tuple[str, ...] | None] = None  # the optimizers it can step with; None: any
+    optimizer_hint: ClassVar[str | None] = None  # why the others are refused, and what to do instead
 
     def init(self, engine: Engine) -> dict[str, Any]:
         """Per-run state (momentum buffers, previous fields). Tensors only, for checkpoints."""
@@ -42,7 +48,7 @@ class Solver:
         return 1
 
     def check(self) -> None:
-        """Validate hyperparameters beyond their types; raise SolverError."""
+        """Validate relations between hyperparameters (each one's range is declared); raise SolverError."""
 
 
 SOLVERS: Registry[Solver] = Registry("solver")

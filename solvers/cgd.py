@@ -48,36 +48,45 @@ from solvers.registry import param
 class CGD(Solver):
     name = "cgd"
     summary = "competitive gradient descent: the Nash move of the local bilinear game (Schäfer & Anandkumar 2019)"
-    tol: float = param(1e-6, "relative residual at which the linear solve (GMRES) stops (float32 resolves about 1e-7)")
-    max_iter: int = param(20, "at most this many GMRES iterations per step, each 2 Jacobian-vector products")
+    players = 2  # the local game is a two-player game
+    optimizers = ("sgd",)
+    optimizer_hint = (
+        "its step size lr is part of the local game it solves; use acgd with sgd(lr=...) for RMSProp-style scaling"
+    )
+    tol: float = param(
+        1e-6, "relative residual at which the linear solve (GMRES) stops (float32 resolves about 1e-7)", "(0, 1)"
+    )
+    max_iter: int = param(
+        20, "at most this many GMRES iterations per step, each 2 Jacobian-vector products", "[1, 1000]"
+    )
 
-    def check(self):
-        if not self.tol > 0:
-            raise SolverError(f"solver '{self.name}': tol must be positive, got {self.tol}")
-        if self.max_iter < 1:
-            raise SolverError(f"solver '{self.name}': max_iter must be at least 1, got {self.max_iter}")
+    polls = True  # GMRES polls between iterations; the state changes only after the solve
 
     def init(self, engine):
-        if len(engine.players) != 2:
+        if len(engine.players) != self.players:
             raise SolverError(
                 f"is defined for two players; this game has {len(engine.players)}",
                 "competitive gradient descent solves a two-player local game",
             )
-        if engine.optimizer.name != "sgd":
+        if engine.optimizer.name not in self.optimizers:
             raise SolverError(
-                f"needs optimizer sgd, not {engine.optimizer.name}: its step size lr is part of the local game it "
-                "solves, and an adaptive optimizer would rescale the equilibrium move",
+                f"needs optimizer {' or '.join(self.optimizers)}, not {engine.optimizer.name}: its step size lr is "
+                "part of the local game it solves, and an adaptive optimizer would rescale the equilibrium move",
                 "use acgd with sgd(lr=...) for RMSProp-style scaling inside the local game",
             )
         return {}
 
     def steps(self, engine, v, state):
-        """The diagonal of A, each coordinate's step size: h for CGD."""
-        return [torch.full_like(t, engine.optimizer.lr) for t in v]
+        """The diagonal of A, each coordinate's step size (h for CGD), and the solver state to
+        store once the step is taken (none for CGD)."""
+        return [torch.full_like(t, engine.optimizer.lr) for t in v], {}
 
     def step(self, engine, state):
         ev = engine.evaluate(engine.sample(), create_graph=True)
-        move, iterations, residual = nash_move(engine, ev, self.steps(engine, ev.v, state), self.tol, self.max_iter)
+        sizes, update = self.steps(engine, ev.v, state)
+        move, iterations, residual = nash_move(engine, ev, sizes, self.tol, self.max_iter)
+        for key, tensors in update.items():  # after GMRES's last poll: an interrupted step changes nothing
+            vec.copy_(state[key], tensors)
         engine.apply(vec.scale(move, 1.0 / engine.optimizer.lr))  # sgd(lr=h) then moves by exactly `move`
         return Step.of(ev, cgd_iterations=torch.tensor(float(iterations)), cgd_residual=torch.tensor(residual))
 
@@ -87,26 +96,21 @@ class CGD(Solver):
 class ACGD(CGD):
     name = "acgd"
     summary = "adaptive CGD: RMSProp-style step sizes inside the local game (Schäfer et al. 2020)"
-    beta2: float = param(0.99, "decay of the running mean of v^2")
-    eps: float = param(1e-8, "added to the root of the running mean")
-
-    def check(self):
-        super().check()
-        if not 0 <= self.beta2 < 1:
-            raise SolverError(f"solver 'acgd': beta2 must lie in [0, 1), got {self.beta2}")
-        if not self.eps > 0:
-            raise SolverError(f"solver 'acgd': eps must be positive, got {self.eps}")
+    optimizer_hint = "its step sizes adapt inside the local game already; write optimizer = sgd(lr=...)"
+    beta2: float = param(0.99, "decay of the running mean of v^2", "[0, 1)")
+    eps: float = param(1e-8, "added to the root of the running mean", "(0, 1]")
 
     def init(self, engine):
         super().init(engine)
         return {"square_avg": vec.zeros_like(engine.params), "count": [torch.zeros((), dtype=torch.float64)]}
 
     def steps(self, engine, v, state):
-        vec.ema_square_(state["square_avg"], v, self.beta2)
-        state["count"][0].add_(1.0)
-        correction = 1 - self.beta2 ** float(state["count"][0])
-        root = vec.root(vec.scale(state["square_avg"], 1 / correction), self.eps)
-        return vec.scale(vec.reciprocal(root), engine.optimizer.lr)
+        square_avg = [t.clone() for t in state["square_avg"]]
+        vec.ema_square_(square_avg, v, self.beta2)
+        count = state["count"][0] + 1.0
+        correction = 1 - self.beta2 ** float(count)
+        root = vec.root(vec.scale(square_avg, 1 / correction), self.eps)
+        return vec.scale(vec.reciprocal(root), engine.optimizer.lr), {"square_avg": square_avg, "count": [count]}
 
 
 def nash_move(engine, ev, steps, tol: float, max_iter: int):
@@ -126,18 +130,18 @@ def nash_move(engine, ev, steps, tol: float, max_iter: int):
         return vec.axpy(-1.0, vec.mul(root, cross_pq(vec.mul(a[q], cross_qp(vec.mul(root, z))))), z)
 
     rhs = vec.mul(root, vec.axpy(1.0, cross_pq(vec.mul(a[q], v[q])), v[p]))
-    z, iterations, residual = gmres(matrix, rhs, tol, max_iter)
+    z, iterations, residual = gmres(matrix, rhs, tol, max_iter, engine.poll)
     move = {p: vec.mul(root, z)}
     move[q] = vec.mul(a[q], vec.axpy(1.0, cross_qp(move[p]), v[q]))
     return move[0] + move[1], iterations, residual
 
 
-def gmres(matrix, b, tol: float, max_iter: int):
+def gmres(matrix, b, tol: float, max_iter: int, poll=lambda: None):
     """Solve M z = b from z = 0 by GMRES (Saad and Schultz 1986), M given by its products.
 
     Returns z, the iterations and the relative residual |b - M z| / |b|. Scalars are plain
     floats: every process of a data-parallel run holds the same vectors, so it takes the
-    same iterations.
+    same iterations. `poll` is called before each iteration (it raises to stop a step).
     """
     beta = math.sqrt(float(vec.squared_norm(b)))
     if beta == 0.0:
@@ -146,6 +150,7 @@ def gmres(matrix, b, tol: float, max_iter: int):
     columns, rotations, g = [], [], [beta]  # the triangular factor by columns, its Givens rotations, Q^T beta e_1
     residual = 1.0
     for j in range(max_iter):
+        poll()
         w = matrix(basis[j])
         column = []
         for u in basis:  # modified Gram-Schmidt

@@ -29,12 +29,8 @@ from solvers.registry import param
 class Consensus(Solver):
     name = "consensus"
     summary = "consensus optimization (Algorithm 2): v - gamma grad |v|^2/2"
-    gamma: float = param(10.0, "weight gamma of the regulariser L = |v|^2 / 2")
-    debias: bool = param(False, "use the unbiased estimate of L (supplement Lemma 15)")
-
-    def check(self):
-        if self.gamma < 0:
-            raise SolverError(f"solver 'consensus': gamma must be non-negative, got {self.gamma}")
+    gamma: float = param(10.0, "weight gamma of the regulariser L = |v|^2 / 2", "[0, 1e6]")
+    debias: bool = param(False, "use the unbiased estimate of L (supplement Lemma 15)", per_example=True)
 
     def init(self, engine):
         if self.debias:

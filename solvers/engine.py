@@ -53,6 +53,11 @@ class Layout:
     slices: list[slice]
     params: Vec
 
+    @staticmethod
+    def poll() -> None:
+        """Called by long work inside a step (GMRES); a runner may replace it with one that
+        raises `solvers.Interrupted` when a stop was requested."""
+
     def indices(self, players: Sequence[int] | None) -> tuple[int, ...]:
         return tuple(range(len(self.slices))) if players is None else tuple(players)
 
@@ -121,7 +126,7 @@ class Engine(Layout):
         for n, i in enumerate(players):
             own = self.params[self.slices[i]]
             keep = create_graph or n < len(players) - 1
-            grads = torch.autograd.grad(us[i], own, create_graph=create_graph, retain_graph=keep, allow_unused=True)
+            grads = _grad([us[i]], own, create_graph=create_graph, retain_graph=keep)
             local.extend(torch.zeros_like(p) if g is None else g for p, g in zip(own, grads))
         v = self.reduce([g.detach() for g in local] if create_graph else local)
         return Evaluation(players, {i: us[i].detach() for i in players}, v, local if create_graph else None)
@@ -139,7 +144,7 @@ class Engine(Layout):
         outputs = self.split(ev.local, ev.players)
         outputs = [t for i in of for t in outputs[i]]
         inputs = self.params_of(self.indices(wrt))
-        grads = torch.autograd.grad(outputs, inputs, grad_outputs=u, retain_graph=retain, allow_unused=True)
+        grads = _grad(outputs, inputs, u, retain_graph=retain)
         return self.reduce([torch.zeros_like(p) if g is None else g for p, g in zip(inputs, grads)])
 
     def jvp(self, ev: Evaluation, u: Vec, of: Sequence[int] | None = None, wrt: Sequence[int] | None = None) -> Vec:
@@ -152,22 +157,26 @@ class Engine(Layout):
         assert ev.local is not None, "evaluate(..., create_graph=True) first"
         if ev.linear is None:
             dummy = [torch.zeros_like(t, requires_grad=True) for t in ev.local]
-            grads = torch.autograd.grad(ev.local, self.params, grad_outputs=dummy, create_graph=True, allow_unused=True)
-            ev.linear = (dummy, grads)
+            ev.linear = (dummy, _grad(ev.local, self.params, dummy, create_graph=True))
         dummy, grads = ev.linear
         wrt = self.indices(wrt)
-        pairs = [
-            (g, t)
-            for g, t in zip([g for i in wrt for g in grads[self.slices[i]]], u)
-            if g is not None and g.requires_grad
-        ]
         of = ev.players if of is None else tuple(of)
         parts = self.split(dummy, ev.players)
         wanted = [d for i in of for d in parts[i]]  # only these rows: autograd skips the rest
-        if pairs:
-            outs, tangents = zip(*pairs)
-            products = torch.autograd.grad(outs, wanted, grad_outputs=tangents, retain_graph=True, allow_unused=True)
-        else:  # v does not depend on x_wrt at all
-            products = [None] * len(wanted)
-        products = [torch.zeros_like(d) if p is None else p for d, p in zip(wanted, products)]
-        return self.reduce(products)
+        products = _grad([g for i in wrt for g in grads[self.slices[i]]], wanted, u, retain_graph=True)
+        return self.reduce([torch.zeros_like(d) if p is None else p for d, p in zip(wanted, products)])
+
+
+def _grad(outputs: Sequence, inputs: Vec, weights: Sequence | None = None, **kwargs) -> list[torch.Tensor | None]:
+    """torch.autograd.grad of sum_k <outputs_k, weights_k> with respect to `inputs`; None where unused.
+
+    Outputs that do not depend on any parameter (None, or the constant gradient of a linear
+    utility such as a + b) contribute nothing to the product and are left out: autograd
+    refuses a tensor without a graph, even if the answer is simply zero.
+    """
+    weights = [None] * len(outputs) if weights is None else weights
+    pairs = [(o, w) for o, w in zip(outputs, weights, strict=True) if o is not None and o.requires_grad]
+    if not pairs:
+        return [None] * len(inputs)
+    outs, ws = zip(*pairs)
+    return list(torch.autograd.grad(outs, inputs, grad_outputs=ws, allow_unused=True, **kwargs))

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from solvers import vec
 from solvers.base import SOLVERS, Solver, Step
-from solvers.errors import SolverError
 from solvers.registry import param
 
 
@@ -21,11 +20,7 @@ from solvers.registry import param
 class Momentum(Solver):
     name = "momentum"
     summary = "heavy-ball momentum on v; negative values allowed"
-    beta: float = param(0.5, "momentum coefficient, in (-1, 1)")
-
-    def check(self):
-        if not -1 < self.beta < 1:
-            raise SolverError(f"solver 'momentum': beta must lie in (-1, 1), got {self.beta}")
+    beta: float = param(0.5, "momentum coefficient; negative values are allowed", "(-1, 1)")
 
     def init(self, engine):
         return {"buffer": vec.zeros_like(engine.params)}

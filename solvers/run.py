@@ -41,6 +41,13 @@ class Result:
         return self.history[key][-1]
 
 
+class Interrupted(Exception):
+    """A stop was requested during long work inside a step (or a callback); raised by a poll.
+
+    `solve` ends the run cleanly at the last completed step ("stopped"): a step that is cut
+    short has changed nothing a checkpoint holds (see `Run.step`)."""
+
+
 class NonFinite(Exception):
     """Raised by the guard; `player` and `what` say where the first non-finite value is."""
 
@@ -52,10 +59,20 @@ class NonFinite(Exception):
 class Run:
     """A solver bound to a game and an optimizer, with all the state a checkpoint needs."""
 
-    def __init__(self, game: Game, solver: Solver, optimizer: Optimizer, reduce: Reduce | None = None, world: int = 1):
+    def __init__(
+        self,
+        game: Game,
+        solver: Solver,
+        optimizer: Optimizer,
+        reduce: Reduce | None = None,
+        world: int = 1,
+        poll: Callable[[], None] | None = None,
+    ):
         self.game = game
         self.solver = solver
         self.engine = Engine(game, optimizer, reduce, world)
+        if poll is not None:
+            self.engine.poll = poll
         self.state = solver.init(self.engine)
         self.step_count = 0
 
@@ -64,7 +81,18 @@ class Run:
         return [p.name for p in self.engine.players]
 
     def step(self) -> Step:
-        info = self.solver.step(self.engine, self.state)
+        """One solver step. Solvers that poll inside a step (`Solver.polls`) change parameters
+        and state only after their last poll, so an interrupted step leaves them as they were;
+        the batch it drew is put back too, when the game can (`rng_state`), so that a resumed
+        run draws exactly what an uninterrupted one would."""
+        rewind = getattr(self.game, "rng_state", None) if self.solver.polls else None
+        saved = rewind() if rewind is not None else None
+        try:
+            info = self.solver.step(self.engine, self.state)
+        except Interrupted:
+            if saved is not None:
+                self.game.set_rng_state(saved)
+            raise
         self.step_count += 1
         return info
 
@@ -171,6 +199,8 @@ def solve(
                 break
     except NonFinite as exc:
         status, message = "diverged", str(exc)
+    except Interrupted:
+        status, message = "stopped", f"stopped after step {run.step_count}"
     seconds = time.perf_counter() - start
     return Result(solver.name, optimizer.name, run.step_count, run.step_count - first, status, message, seconds, history)
 

@@ -39,7 +39,7 @@ ALIGN_EPS = 0.1  # Balduzzi et al.'s epsilon in the sign rule
 class SGA(Solver):
     name = "sga"
     summary = "symplectic gradient adjustment: v + lambda A v, A = (v' - v'^T)/2 (Balduzzi et al. 2018)"
-    lam: float = param(1.0, "lambda, the weight of the adjustment A v")
+    lam: float = param(1.0, "lambda, the weight of the adjustment A v", "[0, 1e6]")
     align: bool = param(False, "multiply lambda by the paper's sign-alignment rule")
 
     def step(self, engine, state):

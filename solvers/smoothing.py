@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from solvers import vec
 from solvers.base import SOLVERS, Solver, Step, player_index
-from solvers.errors import SolverError
 from solvers.registry import param
 
 
@@ -21,12 +20,8 @@ from solvers.registry import param
 class Smoothing(Solver):
     name = "smoothing"
     summary = "consensus regulariser on the discriminator only (supplement Fig. 7)"
-    gamma: float = param(10.0, "weight of the regulariser |v_G|^2 / 2")
-    player: str = param("", "the regularised player (default: the first)")
-
-    def check(self):
-        if self.gamma < 0:
-            raise SolverError(f"solver 'smoothing': gamma must be non-negative, got {self.gamma}")
+    gamma: float = param(10.0, "weight of the regulariser |v_G|^2 / 2", "[0, 1e6]")
+    player: str = param("", "the regularised player", refers="player", shown="the first player")
 
     def init(self, engine):
         player_index(engine, self.player, 0)

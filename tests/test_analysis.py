@@ -1,4 +1,4 @@
-"""`gamedsl analyze` against independent truths: closed forms from the paper and facts.md,
+"""`gamedsl analyze` against independent truths: closed forms from the paper and its successor (Mescheder et al. 2018),
 finite differences of the solvers' actual steps, and runs of the solvers themselves."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_bilinear_eigenvalues_are_plus_minus_i_and_simga_diverges_at_every_h():
     for h in (1e-4, 0.01, 0.1, 1.0, 10.0):
         lin = linearize.linearize("simga", p.J, a.field.blocks, list(a.game.players), h, {})
         assert lin.prediction == linearize.DIVERGES
-        assert lin.radius == pytest.approx(math.sqrt(1 + h * h), rel=1e-12)  # facts.md: |x|^2 grows by 1 + h^2
+        assert lin.radius == pytest.approx(math.sqrt(1 + h * h), rel=1e-12)  # eq. (20): |x|^2 grows by 1 + h^2
 
 
 @pytest.mark.parametrize("gamma", [0.5, 1.0, 3.0])

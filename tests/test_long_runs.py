@@ -216,6 +216,13 @@ def test_spectrum_of_a_run_directory_and_the_figure_two_panel(cli, tmp_path):
 
 def test_plot_refuses_a_run_without_snapshots(cli, tmp_path):
     out = tmp_path / "r"
-    assert cli("solve", "games/bilinear.game", "--steps", "2", "-q", "--out", out).code == 0
+    assert cli("solve", "games/mog.game", "--steps", "2", *SMALL, "--set", "image_every=0", "--out", out).code == 0
     result = cli("plot", out)
     assert result.code == 5 and "has no snapshots" in result.stderr
+
+
+def test_plot_refuses_a_game_that_is_not_a_2d_mixture(cli, tmp_path):
+    out = tmp_path / "r"
+    assert cli("solve", "games/bilinear.game", "--steps", "2", "-q", "--out", out).code == 0
+    result = cli("plot", out)
+    assert result.code == 2 and "draws 2-D mixtures" in result.stderr

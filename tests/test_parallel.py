@@ -112,3 +112,44 @@ def _worker(launcher_pid: int, rank: int) -> int:
         if parent == launcher_pid and f"RANK={rank}".encode() in env:
             return int(entry)
     pytest.fail("worker not found")
+
+
+def _listening_addresses(pids: list[int]) -> set[str]:
+    """Local addresses of the TCP sockets that `pids` hold in the LISTEN state (from /proc)."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                    addresses.add(fields[1].rsplit(":", 1)[0])
+    return addresses
+
+
+def test_nproc_listens_on_loopback_only_and_a_sigterm_gives_one_message(tmp_path):
+    out = tmp_path / "run"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "gamedsl", "solve", "games/mog.game", "--steps", "1000000", "--batch", "32", "--nproc", "2",
+         "--set", "checkpoint_every=5", "--out", str(out), "-q"],  # fmt: skip
+        cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 180
+    while not (out / "checkpoint.pt").exists():
+        assert launcher.poll() is None and time.time() < deadline, launcher.communicate()
+        time.sleep(0.2)
+    pids = [launcher.pid, _worker(launcher.pid, rank=0), _worker(launcher.pid, rank=1)]
+    addresses = _listening_addresses(pids)
+    assert addresses and addresses <= {"0100007F"}, addresses  # 127.0.0.1, in /proc's byte order
+    launcher.send_signal(signal.SIGTERM)
+    _, stderr = launcher.communicate(timeout=180)
+    assert launcher.returncode == 130, stderr
+    assert stderr.count("stopped at step") == 1 and "failed" not in stderr and "Traceback" not in stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 import torch
 
@@ -80,3 +81,65 @@ def test_grid_expansion():
 def test_bad_seeds_are_a_usage_error(cli, tmp_path):
     result = cli("sweep", "games/bilinear.game", "--seeds", "a-b", "--out", tmp_path)
     assert result.code == 2 and "--seeds takes a range or a list" in result.stderr
+
+
+def test_an_unknown_metric_is_refused_before_any_run(cli, tmp_path):
+    typo = cli("sweep", "games/bilinear.game", "--set", "optimizer.lr=0.05,0.1", "--steps", "3", "--metric", "hq",
+               "--out", tmp_path / "a")  # fmt: skip
+    assert typo.code == 2 and "--metric 'hq'" in typo.stderr and "grad_norm_sq" in typo.stderr
+    assert not (tmp_path / "a").exists()  # refused before the sweep directory, let alone a run
+    close = cli("sweep", "games/bilinear.game", "--steps", "3", "--metric", "grad_norm_s", "--mode", "processes",
+                "--out", tmp_path / "b")  # fmt: skip
+    assert close.code == 2 and "did you mean 'grad_norm_sq'?" in close.stderr and not (tmp_path / "b").exists()
+
+
+def test_a_metric_by_its_last_part_is_plotted(cli, tmp_path):
+    result = cli("sweep", "games/mog.game", "--set", "solver.gamma=1,10", "--metric", "high_quality", *COMMON,
+                 "--out", tmp_path, "-q")  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert "mixture/high_quality" in result.stdout and (tmp_path / "sweep.png").exists()
+
+
+def test_both_spellings_of_vectorised(cli, tmp_path):
+    for spelling in ("vectorised", "vectorized"):
+        result = cli("sweep", "games/bilinear.game", "--set", "optimizer.lr=0.05,0.1", "--steps", "3",
+                     "--mode", spelling, "--out", tmp_path / spelling, "-q")  # fmt: skip
+        assert result.code == 0 and "vectorised in one process" in result.stderr, result.stderr
+    wrong = cli("sweep", "games/bilinear.game", "--mode", "vectorise", "--out", tmp_path / "x")
+    assert wrong.code == 2 and "did you mean 'vectorised'?" in wrong.stderr
+
+
+def test_vectorised_runs_log_the_tags_of_solve(cli, tmp_path):
+    """The same scalars under the same TensorBoard tags, whichever way a run was made."""
+    from gamedsl.sweep.processes import history
+
+    sweep = cli("sweep", "games/mog.game", "--set", "solver.gamma=1,10", *COMMON, "--out", tmp_path / "s", "-q")
+    assert sweep.code == 0, sweep.stderr
+    solve = cli("solve", "games/mog.game", "--set", "solver.gamma=10", *COMMON, "--out", tmp_path / "r", "-q")
+    assert solve.code == 0, solve.stderr
+    tags = {key for key in history(tmp_path / "r") if not key.endswith("@step")}
+    assert {"mixture/modes", "optimizer/learning_rate", "utility/D", "grad_norm_sq"} <= tags
+    twin = tmp_path / "s" / "gamma=10,seed=0"
+    assert {key for key in history(twin) if not key.endswith("@step")} == tags
+
+
+def test_curves_of_one_point_are_drawn(tmp_path):
+    """Each configuration logged once (steps < log_every): the picture must show the points."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_rgb
+
+    from gamedsl.sweep import report
+    from gamedsl.sweep.vectorized import Outcome
+
+    points = expand(["solver.gamma=1,10"], [0])
+    outcomes = [Outcome(history={"grad_norm_sq": [v], "grad_norm_sq@step": [5.0]}) for v in (0.1, 1.0)]
+    fig = report.figure(points, outcomes, "grad_norm_sq", "one point each")
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3].astype(int)
+    ax = fig.axes[0]
+    for line, value in zip(ax.get_lines(), (0.1, 1.0)):
+        x, y = ax.transData.transform((5.0, value))
+        row, col = pixels.shape[0] - int(round(y)), int(round(x))
+        colour = 255 * np.array(to_rgb(line.get_color()))
+        assert np.abs(pixels[row - 1 : row + 2, col - 1 : col + 2] - colour).sum(-1).min() < 60, value

@@ -15,6 +15,8 @@ import numpy as np
 import sympy as sp
 
 import solvers
+from solvers.registry import Interval
+from solvers.registry import number as number_text
 from gamedsl.analysis import limits, linearize, nash, stability, stationary
 from gamedsl.analysis.field import Field, display_forms
 from gamedsl.compile.sympy_game import SymbolicGame, compile_game, number
@@ -80,6 +82,24 @@ class Analysis:
         return all(v.agree is not False for p in self.points for v in p.verdicts.values())
 
 
+MAX_TIME_LIMIT = 86400.0  # seconds: a day is plenty for a guard, and an infinite one cannot arm the timer
+
+
+def require(option: str, value: float, within: Interval, hint: str | None = None) -> float:
+    """`value` if it lies in `within`, else a UsageError (exit 2) naming the option and its
+    range. NaN lies in no interval, and an infinite value in no finite one: a numeric flag
+    never reaches the linear algebra (LinAlgError) or the timer (OverflowError) unchecked."""
+    if value not in within:
+        raise UsageError(f"{option} must lie in {within}, got {number_text(value)}", hint=hint)
+    return value
+
+
+def flag_for(option: str, value: float, registry, method: str, param: str) -> float:
+    """A flag that stands for a method parameter (--h for sgd's lr) takes that parameter's declared range."""
+    spec = next(s for s in registry.describe(method) if s.name == param)
+    return require(option, float(value), spec.within, hint=f"{option} is {method}'s {param}: {spec.doc}")
+
+
 def resolve_settings(spec: CheckedGame, options: Options) -> Settings:
     from gamedsl.config import resolve
 
@@ -91,17 +111,17 @@ def resolve_settings(spec: CheckedGame, options: Options) -> Settings:
         h = opt_params.get("lr")
         if h is None:
             h = next(s.default for s in solvers.optimizers.OPTIMIZERS.describe(opt) if s.name == "lr")
-    if not h > 0:
-        raise UsageError(f"--h must be positive, got {h}")
+    else:
+        h = flag_for("--h", h, solvers.optimizers.OPTIMIZERS, "sgd", "lr")
     if opt != "sgd":
         notes.append(f"the game's optimizer is {opt}; the analysis assumes plain steps sgd(lr={h:g})")
     file_params = config.solver_params
+    if options.gamma is not None:
+        flag_for("--gamma", options.gamma, solvers.SOLVERS, "consensus", "gamma")
+    if options.beta is not None:
+        flag_for("--beta", options.beta, solvers.SOLVERS, "momentum", "beta")
     gamma = options.gamma if options.gamma is not None else file_params.get("gamma")
     beta = options.beta if options.beta is not None else file_params.get("beta")
-    if gamma is not None and gamma < 0:
-        raise UsageError(f"--gamma must be non-negative, got {gamma}")
-    if beta is not None and not -1 < beta < 1:
-        raise UsageError(f"--beta must lie in (-1, 1), got {beta}")
     per_solver: dict[str, dict[str, Any]] = {}
     known = [name for name in linearize.REGISTRY if name in solvers.available()]
     for name in known + [name for name in solvers.available() if name not in known]:
@@ -130,6 +150,8 @@ def initial_point(spec: CheckedGame, seed: int) -> np.ndarray | None:
 
 def analyze(spec: CheckedGame, options: Options | None = None) -> Analysis:
     options = options or Options()
+    seconds = Interval(0.0, MAX_TIME_LIMIT, low_open=True)
+    require("--time-limit", options.time_limit, seconds, hint="seconds for all symbolic work")
     settings = resolve_settings(spec, options)
     hint = f"allow more with --time-limit, or use `gamedsl spectrum {spec.source.path}` for the numerical spectrum"
     with limits.time_limit(options.time_limit, "the symbolic analysis", hint=hint):
@@ -139,13 +161,28 @@ def analyze(spec: CheckedGame, options: Options | None = None) -> Analysis:
         start = initial_point(spec, options.seed)
         budget = max(1.0, min(10.0, limits.remaining() / 3))
         search = stationary.find(fld, [start] if start is not None else [], seconds=budget, seed=options.seed)
+        for family in search.continua:
+            family.eigenvalues = eigenvalues_along(fld, family)
         points = [analyze_point(fld, p, settings, kind) for p in search.points]
         shown = display_forms([*fld.v, *fld.J], seconds=min(3.0, limits.remaining()))
     analysis = Analysis(spec, game, fld, settings, kind, search, points, list(settings.notes))
     analysis.v_display, analysis.J_display = shown[: fld.n], shown[fld.n :]
-    if not points:
+    if not points and not search.continua:
         analysis.notes.append("no stationary point was found, so there is nothing to linearise")
     return analysis
+
+
+def eigenvalues_along(fld: Field, family: stationary.Continuum) -> list[sp.Expr] | None:
+    """v''s eigenvalues along a family of stationary points, exactly (in its parameters), or None.
+
+    The family's own directions give eigenvalues 0; the others say whether nearby points
+    move towards the family or away from it."""
+    try:
+        with limits.time_limit(min(3.0, limits.remaining()), "v' along a family of stationary points"):
+            J = fld.J_exact(family.values)
+    except LimitError:
+        return None
+    return stability.exact_eigenvalues(J, seconds=min(3.0, limits.remaining()))
 
 
 def analyze_point(
@@ -180,9 +217,8 @@ def analyze_point(
         linearize.linearize(name, J, fld.blocks, players, settings.h, params)
         for name, params in settings.solver_params.items()
     ]
-    return PointAnalysis(
-        point, J, J_exact, spec_v, result, stability.lemma4(spec_v), spec_c, stability.lemma4(spec_c), formula, lins
-    )
+    simga, consensus = stability.lemma4(spec_v, "v'"), stability.lemma4(spec_c, "w'")
+    return PointAnalysis(point, J, J_exact, spec_v, result, simga, spec_c, consensus, formula, lins)
 
 
 def verify(analysis: Analysis, steps: int = 2000, seed: int = 0) -> None:

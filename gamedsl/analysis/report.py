@@ -19,7 +19,8 @@ from rich.padding import Padding
 from rich.table import Table
 
 from gamedsl.analysis.analyze import Analysis, PointAnalysis
-from gamedsl.analysis.stability import StepBound
+from gamedsl.analysis.stability import ZERO, StepBound
+from gamedsl.analysis.stationary import Continuum
 from gamedsl.compile.sympy_game import readable
 
 MAX_SHOWN = 90  # characters of an exact value worth showing to a person
@@ -74,12 +75,24 @@ def _grouped(texts: list[str], limit: int = 12) -> str:
     return ", ".join(shown)
 
 
+def _snapped(values) -> np.ndarray:
+    """Round-off shown as 0: a real or imaginary part below stability.ZERO times the largest
+    modulus (at least 1) is the 0 that Lemma 4's test takes it for (numpy gives a singular
+    matrix the eigenvalue 4e-19, not 0). For people only: the JSON keeps every digit."""
+    values = np.asarray(values, dtype=complex)
+    tiny = ZERO * max(1.0, float(np.max(np.abs(values), initial=0.0)))
+    return np.where(np.abs(values.real) <= tiny, 0.0, values.real) + 1j * np.where(
+        np.abs(values.imag) <= tiny, 0.0, values.imag
+    )
+
+
 def _eigen_text(values: np.ndarray, exact: list | None) -> str:
+    shown = _snapped(values)
     if exact is not None:
         texts = [_exact(e) for e in exact]
         if all(texts):
-            return _grouped(texts) + "  (≈ " + _grouped([_complex(z, 4) for z in values]) + ")"
-    return _grouped([_complex(z) for z in values])
+            return _grouped(texts) + "  (≈ " + _grouped([_complex(z, 4) for z in shown]) + ")"
+    return _grouped([_complex(z) for z in shown])
 
 
 def _bound_text(bound: StepBound) -> str:
@@ -151,19 +164,50 @@ def render(analysis: Analysis, console: Console) -> None:
         "timed out": "numerical search (the exact solve timed out)",
         "failed": "numerical search (sympy could not solve)",
     }[search.exact]
-    console.print(f"\n[bold]Stationary points[/] (v = 0): {len(analysis.points)} found by {how}")
+    count = f"{len(analysis.points)} isolated" if search.continua else str(len(analysis.points))
+    console.print(f"\n[bold]Stationary points[/] (v = 0): {count} found by {how}")
     for note in search.notes:
         console.print(f"  note: {note}", markup=False)
-    for text in search.continua:
-        console.print(f"  continuum: {text}", markup=False)
+    for family in search.continua:
+        _render_family(family, console)
 
     for k, pa in enumerate(analysis.points, 1):
         _render_point(analysis, k, pa, console)
     if analysis.verified:
         verdicts = [v for pa in analysis.points for v in pa.verdicts.values() if v.agree is not None]
         bad = sum(1 for v in verdicts if not v.agree)
+        undecided = sum(
+            1 for pa in analysis.points for name, v in pa.verdicts.items() if v.agree is None and name in pa.observations
+        )
         line = f"\nverification: {len(verdicts) - bad} of {len(verdicts)} predictions agree with the runs"
+        if undecided:
+            line += f"; {undecided} undecided (too few steps: raise --steps)"
         console.print(f"[bold]{line.strip()}[/]" if not bad else f"[bold red]{line.strip()}[/]")
+
+
+def _render_family(family: Continuum, console: Console) -> None:
+    console.print(f"  {family.text(readable)}", markup=False)
+    if family.kind == "every point":
+        return
+    where = family.kind.split()[-1]  # line, plane, curve, ...
+    console.print(
+        f"    not analysed point by point: v = 0 all along the {where}, so its directions are in the kernel of v';\n"
+        "    with the eigenvalue 0, every solver's F' has the eigenvalue 1 there, and Proposition 3 cannot decide",
+        markup=False,
+    )
+    texts = [_exact(e) for e in _ordered(family.eigenvalues or [])]
+    if texts and all(texts):
+        console.print(f"    eigenvalues of v' on it: {_grouped(texts)}  (0 along the {where})", markup=False)
+    if family.found:
+        console.print(f"    the numerical search found {family.found} of its points", markup=False)
+
+
+def _ordered(values: list) -> list:
+    """Exact eigenvalues by (Re, Im) where they are numbers; as they came where they hold parameters."""
+    try:
+        return sorted(values, key=lambda e: (float(sp.re(e)), float(sp.im(e))))
+    except TypeError:
+        return values
 
 
 def _print_matrix(J: sp.Matrix, symbols: list, console: Console) -> None:
@@ -198,7 +242,7 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
     nash = pa.nash
     console.print(f"  Nash: {nash.classification}", markup=False)
     for check in nash.players:
-        values = _grouped([_num(x, 4) for x in check.hessian.eigenvalues])
+        values = _grouped([_num(float(x.real), 4) for x in _snapped(check.hessian.eigenvalues)])
         console.print(f"    own Hessian of {check.name}: {check.hessian.kind} (eigenvalues {values})", markup=False)
     for note in nash.notes:
         console.print(f"    {note}", markup=False)
@@ -216,7 +260,7 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
         )
     gamma = analysis.settings.gamma
     console.print(
-        f"  consensus, γ = {_num(gamma)}: eigenvalues of v' − γ v'ᵀv': "
+        f"  consensus, γ = {_num(gamma)}: eigenvalues of w' = v' − γ v'ᵀv': "
         f"{_eigen_text(pa.consensus_spectrum.values, pa.consensus_spectrum.exact)}",
         markup=False,
     )
@@ -260,8 +304,9 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
 
 
 def _agree_text(verdict) -> str:
+    """The table's last cell, for a solver that ran (so agree None means undecided)."""
     if verdict.agree is None:
-        return "—"
+        return "undecided"
     if not verdict.agree:
         return f"DISAGREE: {verdict.reason}"
     if verdict.rate_error is not None:
@@ -332,7 +377,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         "stationary": {
             "exact": analysis.search.exact,
             "notes": list(analysis.search.notes),
-            "continua": list(analysis.search.continua),
+            "continua": [family.text() for family in analysis.search.continua],
         },
         "points": [_point_json(analysis, pa) for pa in analysis.points],
         "verified": analysis.verified,
@@ -391,7 +436,7 @@ def _point_json(analysis: Analysis, pa: PointAnalysis) -> dict[str, Any]:
                 "steps": obs.steps,
                 "fitted_steps": obs.fitted,
                 "start_distance": obs.start,
-                "end_distance": obs.end,
+                "end_distance": _f(obs.end),  # where the run would be unscaled; null beyond float64
                 "message": obs.message or None,
             }
         if verdict is not None:

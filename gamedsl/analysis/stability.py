@@ -43,23 +43,35 @@ def spectrum(matrix: np.ndarray, exact: sp.Matrix | None = None, seconds: float 
     """Eigenvalues of a square matrix; exact ones (under a time limit) when `exact` is given."""
     values = np.linalg.eigvals(matrix) if matrix.size else np.zeros(0, dtype=complex)
     values = np.array(sorted(values.astype(complex), key=lambda z: (round(z.real, 12), round(z.imag, 12))))
-    if exact is None or exact.shape[0] > limits.MAX_EXACT_EIGEN_SIZE:
+    listed = exact_eigenvalues(exact, seconds) if exact is not None else None
+    if listed is None or len(listed) != len(values):
         return Spectrum(values, None)
     try:
-        with limits.time_limit(seconds, "exact eigenvalues"):
-            found = exact.eigenvals()
-            if any(len(sp.sstr(value)) > 100 for value in found):
-                return Spectrum(values, None)  # roots of a cubic in radicals: exact, but of no use to anyone
-            listed = []
-            for value, multiplicity in found.items():
-                listed.extend([tidy(value)] * int(multiplicity))
+        with limits.time_limit(seconds, "exact eigenvalues as numbers"):
             numbers = [complex(sp.N(v, 20)) for v in listed]
-    except (LimitError, NotImplementedError, TypeError, ValueError, MatrixError):
-        return Spectrum(values, None)
-    if len(listed) != len(values):
+    except (LimitError, TypeError, ValueError):
         return Spectrum(values, None)
     order = sorted(range(len(listed)), key=lambda k: (round(numbers[k].real, 12), round(numbers[k].imag, 12)))
     return Spectrum(np.array([numbers[k] for k in order], dtype=complex), [listed[k] for k in order])
+
+
+def exact_eigenvalues(matrix: sp.Matrix, seconds: float) -> list[sp.Expr] | None:
+    """The eigenvalues with their multiplicities, exactly and readably, within `seconds`; else None.
+
+    Also for a matrix of symbols: v' along a family of stationary points, in its parameters."""
+    if matrix.shape[0] > limits.MAX_EXACT_EIGEN_SIZE:
+        return None
+    try:
+        with limits.time_limit(seconds, "exact eigenvalues"):
+            found = matrix.eigenvals()
+            if any(len(sp.sstr(value)) > 100 for value in found):
+                return None  # roots of a cubic in radicals: exact, but of no use to anyone
+            listed = []
+            for value, multiplicity in found.items():
+                listed.extend([tidy(value)] * int(multiplicity))
+    except (LimitError, NotImplementedError, TypeError, ValueError, MatrixError):
+        return None
+    return listed
 
 
 def tidy(value: sp.Expr) -> sp.Expr:
@@ -98,7 +110,9 @@ def _sign(value: complex, exact: sp.Expr | None, scale: float) -> int:
     return -1 if value.real < 0 else 1
 
 
-def lemma4(spec: Spectrum) -> StepBound:
+def lemma4(spec: Spectrum, matrix: str = "v'") -> StepBound:
+    """Lemma 4 for the matrix whose spectrum is `spec`; `matrix` names it in the reason
+    (v' for SimGA, w' for consensus), so that a report never blames the wrong Jacobian."""
     values, exact, scale = spec.values, spec.exact, spec.scale
     if len(values) == 0:
         return StepBound(True, math.inf, 0.0)
@@ -111,9 +125,9 @@ def lemma4(spec: Spectrum) -> StepBound:
             q = max(q, abs(z.imag / z.real))
     q_exact = _exact_q(exact, signs) if exact and all(s != 0 for s in signs) else None
     if any(s > 0 for s in signs):
-        return StepBound(False, None, q, None, q_exact, "an eigenvalue of v' has positive real part")
+        return StepBound(False, None, q, None, q_exact, f"an eigenvalue of {matrix} has positive real part")
     if any(s == 0 for s in signs):
-        return StepBound(False, None, q, None, None, "an eigenvalue of v' lies on the imaginary axis")
+        return StepBound(False, None, q, None, None, f"an eigenvalue of {matrix} lies on the imaginary axis")
     bounds = [2 * -z.real / abs(z) ** 2 for z in values]
     k = int(np.argmin(bounds))
     h_exact = None

@@ -9,6 +9,13 @@
    are deduplicated, and those already found exactly are kept in their exact form.
 
 Each point records how it was found ("exact" or "numerical").
+
+Where v vanishes on a curve or a surface (u = -(a - b)^2 makes every a = b stationary),
+sympy answers with a parametric solution: some coordinates are expressions in the others,
+which stay free. Such a family is a `Continuum`, shown as one, and never analysed point by
+point: v' is singular all along it (v = 0 on the family, so its tangent directions are in
+the kernel of v'), every solver's F' has the eigenvalue 1 there, and Proposition 3 cannot
+decide. The points the numerical search finds on it are counted with it instead.
 """
 
 from __future__ import annotations
@@ -36,12 +43,74 @@ class StationaryPoint:
 
 
 @dataclass
+class Continuum:
+    """A family of stationary points: each coordinate an expression in the free ones."""
+
+    symbols: tuple[sp.Symbol, ...]  # Field.symbols
+    values: tuple[sp.Expr, ...]  # one per symbol; a free coordinate is its own symbol
+    found: int = 0  # points of the numerical search that lay on it (and were dropped)
+    eigenvalues: list[sp.Expr] | None = None  # of v' along the family, exactly, where sympy found them
+
+    @property
+    def free(self) -> tuple[sp.Symbol, ...]:
+        """The parameters of the family, in symbol order."""
+        used = set().union(*(getattr(v, "free_symbols", set()) for v in self.values))
+        return tuple(s for s in self.symbols if s in used)
+
+    @property
+    def affine(self) -> bool:
+        try:
+            return all(sp.Poly(v, *self.free).total_degree() <= 1 for v in self.values)
+        except sp.PolynomialError:
+            return False
+
+    @property
+    def kind(self) -> str:
+        """'a line', 'a surface', 'a 3-dimensional family', or 'every point'."""
+        k = len(self.free)
+        if k == len(self.symbols):
+            return "every point"
+        names = {1: ("a line", "a curve"), 2: ("a plane", "a surface")}
+        if k in names:
+            return names[k][0 if self.affine else 1]
+        return f"a {k}-dimensional {'affine subspace' if self.affine else 'family'}"
+
+    def equations(self, show=str) -> str:
+        """'a = b = c': symbols with the same value chained, the free one last; free
+        symbols that nothing else equals are left out (they are the 'for every' part)."""
+        groups: dict[sp.Expr, list[sp.Symbol]] = {}
+        for s, v in zip(self.symbols, self.values):
+            groups.setdefault(v, []).append(s)
+        parts = []
+        for value, names in groups.items():
+            if value in names:  # a free coordinate, and those equal to it
+                if len(names) > 1:
+                    parts.append(" = ".join([str(n) for n in names if n != value] + [str(value)]))
+            else:
+                parts.append(" = ".join([str(n) for n in names] + [show(value)]))
+        return ", ".join(parts)
+
+    def text(self, show=str) -> str:
+        """'a line of stationary points: a = b = c, for every c'."""
+        if self.kind == "every point":
+            return "every point is stationary (v = 0 identically)"
+        free = ", ".join(str(s) for s in self.free)
+        return f"{self.kind} of stationary points: {self.equations(show)}, for every {free}"
+
+    def contains(self, x: np.ndarray) -> bool:
+        """Whether the point x lies on the family: its free coordinates determine the rest."""
+        at = {s: sp.Float(float(t), 30) for s, t in zip(self.symbols, x) if s in self.free}
+        expected = _real_point([v.xreplace(at) for v in self.values])
+        return expected is not None and _same(x, expected)
+
+
+@dataclass
 class Search:
     points: list[StationaryPoint]
     exact: str  # "complete" (every point, a polynomial system solved), "solved", "skipped", "timed out", "failed"
     numerical_starts: int = 0
     notes: list[str] = field(default_factory=list)
-    continua: list[str] = field(default_factory=list)  # curves or surfaces of stationary points, as text
+    continua: list[Continuum] = field(default_factory=list)  # curves or surfaces of stationary points
 
 
 def find(fld: Field, starts: Sequence[np.ndarray] = (), seconds: float = 10.0, seed: int = 0) -> Search:
@@ -50,6 +119,7 @@ def find(fld: Field, starts: Sequence[np.ndarray] = (), seconds: float = 10.0, s
     _exact(fld, search, seconds)
     if search.exact != "complete":
         _numerical(fld, search, starts, seconds, seed)
+    _drop_continua(search)
     search.points.sort(key=lambda p: (p.method != "exact", tuple(np.round(p.x, 9))))
     if len(search.points) > MAX_POINTS:
         search.notes.append(f"{len(search.points)} stationary points found; the first {MAX_POINTS} are analysed")
@@ -96,7 +166,7 @@ def _exact(fld: Field, search: Search, seconds: float) -> None:
     symbols = list(fld.symbols)
     if not equations:
         search.exact = "complete"
-        search.continua.append("every point is stationary (v = 0)")
+        search.continua.append(Continuum(tuple(symbols), tuple(symbols)))
         return
     try:
         with limits.time_limit(seconds, "solving v = 0 exactly"):
@@ -105,7 +175,7 @@ def _exact(fld: Field, search: Search, seconds: float) -> None:
             for sol in solutions:
                 values = [sol.get(s, s) for s in symbols]
                 if any(getattr(v, "free_symbols", set()) & set(symbols) for v in values):
-                    continua.append(", ".join(f"{s} = {sol.get(s, s)}" for s in symbols))
+                    continua.append(Continuum(tuple(symbols), tuple(values)))
                     continue
                 x = _real_point(values)
                 if x is not None:
@@ -121,8 +191,20 @@ def _exact(fld: Field, search: Search, seconds: float) -> None:
     search.points.extend(points)
     search.continua.extend(continua)
     search.exact = "complete" if _is_polynomial(fld) and not continua else "solved"
-    if continua:
-        search.notes.append("v vanishes on a continuum of points; isolated points only are analysed")
+
+
+def _drop_continua(search: Search) -> None:
+    """Points on a known family are not isolated: count them with their family instead."""
+    if not search.continua:
+        return
+    isolated = []
+    for point in search.points:
+        family = next((c for c in search.continua if c.contains(point.x)), None)
+        if family is None:
+            isolated.append(point)
+        else:
+            family.found += 1
+    search.points = isolated
 
 
 def _real_point(values: Sequence[sp.Expr]) -> np.ndarray | None:

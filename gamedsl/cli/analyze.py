@@ -12,6 +12,8 @@ import gamedsl
 from gamedsl.cli.output import err, out
 from gamedsl.errors import ExitCode, GameError
 
+MAX_VERIFY_STEPS = 1_000_000  # per verification run: a typo cannot start a run of days
+
 
 def analyze(
     file: Annotated[Path, typer.Argument(help="The .game file.", show_default=False)],
@@ -34,9 +36,12 @@ def analyze(
             "--verify", help="Also run every solver (torch, float64) near every stationary point and compare."
         ),
     ] = False,
-    steps: Annotated[int, typer.Option("--steps", min=10, help="At most this many steps per verification run.")] = 2000,
+    steps: Annotated[
+        int, typer.Option("--steps", min=10, max=MAX_VERIFY_STEPS, help="At most this many steps per verification run.")
+    ] = 2000,
     time_limit: Annotated[
-        float, typer.Option("--time-limit", min=1.0, help="Seconds allowed for all symbolic work (exit 7 beyond).")
+        float,
+        typer.Option("--time-limit", help="Seconds allowed for all symbolic work, up to 86,400 (exit 7 beyond)."),
     ] = 60.0,
     seed: Annotated[int, typer.Option(help="Seed of the numerical search and of the perturbations.", min=0)] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the report.")] = False,
@@ -67,6 +72,10 @@ def analyze(
         if verify:
             runs = sum(1 for pa in analysis.points for lin in pa.linearizations if lin.known)
             err.print(f"verifying: {runs} runs of at most {steps:,} steps", markup=False)
+            from gamedsl.config import resolve
+            from gamedsl.training.threads import set_threads
+
+            set_threads(resolve(spec.settings, [], {}).threads, sum(spec.parameter_count(p) for p in spec.players))
             pipeline.verify(analysis, steps=steps, seed=seed)
     except GameError as exc:
         if not as_json:

@@ -9,9 +9,8 @@ import numpy as np
 import typer
 
 from gamedsl.cli.output import err, out
-from gamedsl.data import images
 from gamedsl.errors import UsageError
-from gamedsl.training.session import Session
+from gamedsl.training import rundir
 
 
 def sample(
@@ -28,12 +27,20 @@ def sample(
     a run and pictures of different steps are comparable. Images are written to .npy as
     uint8 (n, C, H, W), 0..255; other samples as float32 (n, ...). Needs no data set.
     """
-    suffix = (output.suffix.lower() if output else ".png")
-    if suffix not in (".png", ".npy"):
-        raise UsageError(f"-o takes a .png or .npy file, got '{output}'")
+    from gamedsl.data import images
+    from gamedsl.semantics.model import network_footprint
+    from gamedsl.training.session import Session, write_png
+
+    run_dir = rundir.existing(run_dir)
+    target = rundir.output_file(output, (".png", ".npy"), "-o") if output is not None else run_dir / "grid.png"
+    suffix = target.suffix.lower()
     with images.deferred():  # the generator needs no data
         session = Session.resume(run_dir)
-    target = output or run_dir / "grid.png"
+    for net in session.game.networks.values():
+        values = network_footprint(net).norm_values
+        if values and n * values < 2:
+            raise UsageError(f"-n {n}: network '{net.name}' uses batch norm, which needs at least 2 values per channel",
+                             hint=f"draw -n {-(-2 // values)} or more")
     image = session.image_shape() is not None
     fake = session.draw_fake(n, stream="grid")
     if fake is None:
@@ -45,11 +52,11 @@ def sample(
                 f"{list(fake.shape[1:]) or 'scalar'}",
                 hint="write them with -o samples.npy, or draw 2-D densities with `gamedsl plot`",
             )
-        from gamedsl.plotting.grid import image_grid, save_png
+        from gamedsl.plotting.grid import image_grid
 
-        save_png(image_grid(fake, nrow=nrow), target)
+        write_png(target, image_grid(fake, nrow=nrow))
     else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        np.save(target, (images.to_uint8(fake) if image else fake.float().cpu()).numpy())
+        array = (images.to_uint8(fake) if image else fake.float().cpu()).numpy()
+        rundir.write_atomic(target, lambda handle: np.save(handle, array))
     err.print(f"step {session.run.step_count:,} of {session.game.name}", markup=False)
     out.print(f"wrote {target} ({n} samples)", markup=False)

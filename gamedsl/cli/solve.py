@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.table import Table
 
-import gamedsl
 from gamedsl.cli.output import err, out
-from gamedsl.config import divergence_overrides, parse_override, resolve
-from gamedsl.data import images
-from gamedsl.errors import DivergedError, ExitCode, ParallelError, UsageError
-from gamedsl.training import monitors
-from gamedsl.training.parallel import from_environment as parallel_from_environment
-from gamedsl.training.parallel import shutdown
-from gamedsl.training.session import Session, default_directory
+from gamedsl.errors import DivergedError, ExitCode, GameError, ParallelError, UsageError
+from gamedsl.training import rundir, stopping
+
+if TYPE_CHECKING:  # torch and the compiled game load only when a command runs (fast --help)
+    from gamedsl.training.session import Session
 
 
 def solve(
@@ -37,7 +30,7 @@ def solve(
     seed: Annotated[Optional[int], typer.Option(help="Seed for initialisation and sampling.", min=0)] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="float32 or float64.")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<game>-<solver>-<time>).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/GAME-SOLVER-TIME).")] = None,
     logdir: Annotated[Optional[Path], typer.Option(help="TensorBoard directory (default: the run directory).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this run directory from its checkpoint.")] = None,
     spectrum_every: Annotated[
@@ -50,6 +43,9 @@ def solve(
         Optional[Path], typer.Option("--data-dir", help="Data root for image data sets (default $GAMEDSL_DATA, else ~/.cache/gamedsl/data).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into an --out directory that already holds files, replacing gamedsl's files there.")
+    ] = False,
 ) -> None:
     """Compile FILE to PyTorch and solve it with the chosen solver.
 
@@ -63,24 +59,48 @@ def solve(
     """
     if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(_launch(nproc))
+    import gamedsl
+    from gamedsl.config import divergence_overrides, parse_override, resolve
+    from gamedsl.data import images
+    from gamedsl.semantics.runnable import check_run
+    from gamedsl.training.parallel import from_environment as parallel_from_environment
+    from gamedsl.training.parallel import shutdown
+    from gamedsl.training.session import Session, default_directory
+
     if data_dir is not None:
         images.set_data_root(data_dir)
+    if logdir is not None:
+        rundir.log_directory(logdir)
+    lock = None
     if resume is not None:
-        given = {"FILE": file, "--solver": solver, "--set": sets, "--batch": batch, "--seed": seed, "--device": device, "--dtype": dtype, "--out": out_dir}
+        given = {"FILE": file, "--solver": solver, "--set": sets, "--batch": batch, "--seed": seed, "--device": device, "--dtype": dtype, "--out": out_dir, "--force": force}
         clash = [name for name, value in given.items() if value]
         if clash:
             raise UsageError(
                 f"--resume continues a run with its own settings; drop {', '.join(clash)}",
                 hint="only --steps, --logdir, --spectrum-every, --nproc and --quiet apply",
             )
-        parallel = parallel_from_environment(_saved_device(resume))
-        session = Session.resume(resume, steps, parallel)
+        directory = rundir.existing(resume, "--resume")
+        rundir.refuse_links(directory)
+        parallel = parallel_from_environment(_saved_device(directory))
+        session = Session.resume(directory, steps, parallel)
         if spectrum_every is not None:
             session.config = replace(session.config, spectrum_every=spectrum_every)
+        done = session.run.step_count >= session.config.steps
+        if done and session.outputs_current():  # a no-op: read, report, touch nothing
+            if parallel.main:
+                err.print(
+                    f"{directory} is at step {session.run.step_count:,} of {session.config.steps:,}: nothing left to do "
+                    "(raise the total with --steps)",
+                    markup=False,
+                )
+            shutdown()
+            return
         if parallel.main:
-            done = session.run.step_count >= session.config.steps
-            note = "; nothing left to do (raise the total with --steps)" if done else ""
-            err.print(f"resuming {resume} at step {session.run.step_count:,} of {session.config.steps:,}{note}", markup=False)
+            lock = rundir.Lock(directory).acquire()
+            rundir.clean_temporaries(directory)
+            note = "; writing its final outputs" if done else ""
+            err.print(f"resuming {directory} at step {session.run.step_count:,} of {session.config.steps:,}{note}", markup=False)
     else:
         if file is None:
             raise UsageError("give a .game file, or --resume RUN_DIR", hint="for example: gamedsl solve games/mog.game")
@@ -88,23 +108,37 @@ def solve(
         game = gamedsl.load(file, divergence_overrides(overrides))
         flags = {"solver": solver, "steps": steps, "batch": batch, "seed": seed, "device": device, "dtype": dtype, "spectrum_every": spectrum_every}
         config = resolve(game.settings, overrides, flags)
+        check_run(game, config)  # what would fail later (sizes, settings that do not fit) fails now, at its cause
         parallel = parallel_from_environment(config.device)
         if parallel.main:
             for warning in game.warnings:
                 err.print(warning.render(), markup=False)
             for note in config.notes:
                 err.print(f"note: {note}", markup=False)
-        directory = parallel.broadcast(out_dir or default_directory(game, config))
+        directory = parallel.broadcast(out_dir if out_dir is not None else default_directory(game, config))
         session = Session.create(game, config, directory, parallel)
         if parallel.main:
-            session.write_config()
-            err.print(f"run directory: {session.directory}", markup=False)
+            lock = rundir.claim(directory, force)
+    stopping.defer()  # from here on, a first Ctrl-C or SIGTERM stops after a step and saves
+    if resume is None and parallel.main:
+        session.write_config()
+        err.print(f"run directory: {session.directory}", markup=False)
     try:
-        result = _train(session, logdir or session.directory, resumed=resume is not None, quiet=quiet)
+        if session.run.step_count >= session.config.steps and resume is not None:
+            result = session.idle_result()  # only the outputs are missing: no steps, no new logs
+        else:
+            result = _train(session, logdir or session.directory, resumed=resume is not None, quiet=quiet)
         _finish(session, result)
+    except stopping.Interrupt:  # a second signal: stop at once; checkpoints are written atomically
+        saved = session.directory / "checkpoint.pt"
+        kept = f"the last good checkpoint is {saved}" if saved.exists() else "no checkpoint had been written yet"
+        err.print(f"interrupted at once; {kept}", markup=False)
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     except RuntimeError as exc:
         if not parallel.active:
             raise
+        if not parallel.main or stopping.requested():  # rank 0 speaks; a stop in progress is no failure
+            raise typer.Exit(int(ExitCode.INTERRUPTED if stopping.requested() else ExitCode.PEER_FAILED)) from None
         saved = session.directory / "checkpoint.pt"
         raise ParallelError(
             f"a process of the distributed run failed ({str(exc).splitlines()[0][:160]}); "
@@ -112,55 +146,31 @@ def solve(
             hint=f"resume with: gamedsl solve --resume {session.directory} --nproc {parallel.world}",
         ) from None
     finally:
+        if lock is not None:
+            lock.release()
         shutdown()
 
 
 def _saved_device(run_dir: Path) -> str:
     try:
-        return json.loads((run_dir / "config.json").read_text())["config"]["device"]
-    except (OSError, ValueError, KeyError, TypeError):
+        device = rundir.read_json(run_dir / rundir.CONFIG)["config"]["device"]
+    except (GameError, KeyError, TypeError):
         return "auto"  # Session.resume reports the damage
+    return device if isinstance(device, str) else "auto"
 
 
 def _launch(nproc: int) -> int:
-    """`--nproc N`: this same command under torchrun's launcher with N local processes.
+    """`--nproc N`: this same command as N local worker processes (training/launch.py)."""
+    from gamedsl.training.launch import launch
 
-    The launcher runs in this process, so a failed worker becomes one message and the
-    worst worker's exit code, not the launcher's traceback. The workers print their own
-    diagnostics (rank 0 says how to resume)."""
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import parse_args, run
-
-    args, skip = [], False
-    for arg in sys.argv[1:]:
-        if skip:
-            skip = False
-        elif arg == "--nproc":
-            skip = True
-        elif not arg.startswith("--nproc="):
-            args.append(arg)
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we report failures ourselves
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        run(parse_args(["--standalone", f"--nproc-per-node={nproc}", "-m", "gamedsl", *args]))
-    except SignalException:
-        return int(ExitCode.INTERRUPTED)
-    except ChildFailedError as exc:
-        codes = {f.exitcode for f in exc.failures.values()}
-        known = codes & {int(c) for c in ExitCode if c > 0}
-        torn_down = -int(signal.SIGTERM)  # how the launcher stops the others once one worker has exited
-        if known and codes <= known | {torn_down}:
-            return max(known)  # a worker stopped on purpose (diverged, interrupted, bad input) and said why
-        lost = ", ".join(f"rank {rank} (exit code {f.exitcode})" for rank, f in sorted(exc.failures.items()))
-        err.print(f"gamedsl: error: worker processes failed: {lost}", markup=False)
-        return int(ExitCode.PEER_FAILED)
-    return 0
+    return launch(nproc, sys.argv[1:], say=lambda text: err.print(text, markup=False))
 
 
 def _train(session: Session, logdir: Path, resumed: bool, quiet: bool):
     """Every process checkpoints (gathering RNG states) and agrees on stopping; rank 0 alone
     logs, draws and shows progress."""
+    from gamedsl.training import monitors
+
     main = session.parallel.main
     interrupts = monitors.Interrupts(session.parallel)
     callbacks = [monitors.Checkpoints(session), interrupts]
@@ -175,7 +185,7 @@ def _train(session: Session, logdir: Path, resumed: bool, quiet: bool):
         if session.config.spectrum_every:
             callbacks.append(monitors.Spectra(session, board))
     try:
-        with monitors.ProgressBar(session, session.config.steps, err, quiet or not main) as bar, interrupts:
+        with monitors.ProgressBar(session, session.config.steps, err, quiet or not main) as bar:
             result = session.train([bar, *callbacks])
     finally:
         if board is not None:
@@ -185,31 +195,56 @@ def _train(session: Session, logdir: Path, resumed: bool, quiet: bool):
 
 
 def _finish(session: Session, result) -> None:
+    """Save the final checkpoint, then evaluate and write the outputs (rank 0).
+
+    A stop requested during the final evaluation skips the outputs, never the checkpoint:
+    `--resume` writes them later. After a run that was itself stopped, the evaluation runs
+    to the end (a further signal stops at once)."""
+    import solvers
+
     main = session.parallel.main
     if result.status == "diverged":
         if not main:  # every process saw the same values; rank 0 says it
             raise typer.Exit(int(ExitCode.DIVERGED))
         saved = session.directory / "checkpoint.pt"
         kept = f"the last good checkpoint is {saved}" if saved.exists() else "no checkpoint had been written yet"
-        raise DivergedError(f"the run diverged: {result.message}; {kept}", hint="lower the learning rate, or try --solver consensus")
+        raise DivergedError(f"the run diverged: {result.message}; {kept}", hint=divergence_hint(session))
     session.run.check_parameters()  # the final step's gradient was checked when it was recorded
     session.save_checkpoint()
+    resume = f"gamedsl solve --resume {session.directory}" + (f" --nproc {session.parallel.world}" if session.parallel.active else "")
     if main:
-        summary = session.write_outputs(result, session.evaluate())
+        try:
+            metrics = session.evaluate(poll=None if session.interrupted else stopping.poll)
+        except solvers.Interrupted as exc:
+            err.print(
+                f"{exc}: stopped during the final evaluation; the checkpoint at step {result.steps:,} is saved\n"
+                f"write the outputs with: {resume}",
+                markup=False,
+            )
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        summary = session.write_outputs(result, metrics)
         print_summary(session, result, summary)
     if session.interrupted:
         if not main:
             raise typer.Exit(int(ExitCode.INTERRUPTED))
-        nproc = f" --nproc {session.parallel.world}" if session.parallel.active else ""
         err.print(
             f"{session.interrupted}: stopped at step {result.steps:,}; checkpoint saved to {session.directory / 'checkpoint.pt'}\n"
-            f"resume with: gamedsl solve --resume {session.directory}{nproc}",
+            f"resume with: {resume}",
             markup=False,
         )
         raise typer.Exit(int(ExitCode.INTERRUPTED))
 
 
+def divergence_hint(session: Session) -> str:
+    """What to try next: a smaller step always; consensus only for a run that does not use it."""
+    if "gamma" in session.config.solver_params or session.config.solver == "consensus":
+        return "lower the learning rate, or raise solver.gamma (the consensus weight)"
+    return "lower the learning rate, or try --solver consensus"
+
+
 def print_summary(session: Session, result, summary: dict) -> None:
+    from rich.table import Table
+
     status = "interrupted" if session.interrupted else result.status
     table = Table(title=f"{session.game.name}: {session.config.solver} — {status} after {result.steps:,} steps")
     table.add_column("player")
@@ -231,6 +266,8 @@ def print_summary(session: Session, result, summary: dict) -> None:
         )
     for line in image_summary(summary.get("images") or {}):
         out.print(line, markup=False)
+    if summary.get("picture"):
+        out.print(f"picture: {session.directory / summary['picture']}", markup=False)
     out.print(f"outputs: {session.directory}   (tensorboard --logdir {session.directory.parent})", markup=False)
 
 

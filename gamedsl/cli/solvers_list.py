@@ -11,6 +11,7 @@ from rich.table import Table
 import solvers
 from gamedsl.cli.output import out
 from gamedsl.library.signature import format_default
+from solvers.registry import number
 
 
 def list_solvers(
@@ -26,7 +27,16 @@ def list_solvers(
             family: {
                 name: {
                     "summary": summary(name),
-                    "parameters": {s.name: {"default": s.default, "type": s.type.__name__, "doc": s.doc} for s in registry.describe(name)},
+                    "parameters": {
+                        s.name: {
+                            "default": s.default,
+                            "type": s.type.__name__,
+                            "range": str(s.within) if s.within else None,
+                            "default_means": s.shown,
+                            "doc": s.doc,
+                        }
+                        for s in registry.describe(name)
+                    },
                 }
                 for name in registry.available()
             }
@@ -37,10 +47,21 @@ def list_solvers(
     for family, (registry, summary) in families.items():
         table = Table(title=f"{family}s", show_lines=False, title_justify="left")
         table.add_column(family, style="bold")
-        table.add_column("parameters (defaults)")
+        table.add_column("parameters (defaults and ranges)")
         table.add_column("what it is")
         for name in registry.available():
-            params = ", ".join(f"{s.name}={format_default(s.default)}" for s in registry.describe(name)) or "—"
+            params = ", ".join(_parameter(s) for s in registry.describe(name)) or "—"
             table.add_row(name, params, summary(name))
         out.print(table)
     out.print("Use them as `--solver NAME --set solver.PARAM=VALUE` or in a game's solve block: solver = consensus(gamma=10).")
+
+
+def _parameter(spec: solvers.ParamSpec) -> str:
+    """`gamma=10 in [0, 1e6]`; a default whose value says little is described: `player=(the first player)`."""
+    if spec.shown:
+        default = f"({spec.shown})"
+    elif spec.type in (int, float):
+        default = number(spec.default)
+    else:
+        default = format_default(spec.default)
+    return f"{spec.name}={default}" + (f" in {spec.within}" if spec.within else "")

@@ -22,7 +22,7 @@ from gamedsl.training.session import Session, default_directory
 
 def spectrum(
     target: Annotated[Path, typer.Argument(help="A .game file (spectrum at initialisation) or a run directory.", show_default=False)],
-    batches: Annotated[Optional[int], typer.Option(help="Minibatches the Jacobian is averaged over (default: spectrum_batches, 10).", min=1)] = None,
+    batches: Annotated[Optional[int], typer.Option(help="Minibatches the Jacobian is averaged over (default: spectrum_batches, 10).", min=1, max=10_000)] = None,
     gamma: Annotated[Optional[float], typer.Option(help="gamma of w' = v' - gamma v'^T v' (default: the run's solver.gamma, else 10).")] = None,
     at: Annotated[str, typer.Option(help="For a run directory: 'both' (initialisation and checkpoint, like Figure 3), 'checkpoint' or 'init'.")] = "both",
     method: Annotated[str, typer.Option(help="'auto' (dense up to 6,000 parameters), 'dense' or 'arnoldi'.")] = "auto",
@@ -40,6 +40,11 @@ def spectrum(
     """
     if at not in ("both", "checkpoint", "init") or method not in ("auto", "dense", "arnoldi") or which not in ("LR", "LM"):
         raise UsageError("--at is both|checkpoint|init, --method auto|dense|arnoldi, --which LR|LM")
+    if gamma is not None:
+        import solvers
+        from gamedsl.analysis.analyze import flag_for  # imported here: the rest of the command needs no sympy
+
+        gamma = flag_for("--gamma", gamma, solvers.SOLVERS, "consensus", "gamma")
     sessions = []
     if target.is_dir():
         trained = Session.resume(target)

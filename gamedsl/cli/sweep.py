@@ -7,16 +7,21 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import gamedsl
-from gamedsl.cli.output import err, out
+from gamedsl.cli.output import Progress, err, out
 from gamedsl.config import resolve
 from gamedsl.errors import UsageError
+from gamedsl.library.signature import suggest
 from gamedsl.metrics.mixture import mixture_metrics, mixture_of
+from gamedsl.sweep import metrics as sweep_metrics
 from gamedsl.sweep import processes, report, vectorized
 from gamedsl.sweep.grid import expand, parse_seeds
+from gamedsl.semantics.runnable import check_run
+from gamedsl.training import rundir, threads
 from gamedsl.training.session import save_params
+
+MODES = {"auto": "auto", "vectorized": "vectorized", "vectorised": "vectorized", "processes": "processes"}
 
 
 def sweep(
@@ -28,10 +33,18 @@ def sweep(
     seeds: Annotated[str, typer.Option(help="Seeds: a range 0-4 or a list 0,3,7.")] = "0",
     steps: Annotated[Optional[int], typer.Option(help="Steps of every run.", min=1)] = None,
     solver: Annotated[Optional[str], typer.Option("--solver", "-s", help="Solver for every run.")] = None,
-    mode: Annotated[str, typer.Option(help="auto, vectorized (one process, torch.func.vmap) or processes.")] = "auto",
+    mode: Annotated[
+        str, typer.Option(help="auto, vectorized or vectorised (one process, torch.func.vmap), or processes.")
+    ] = "auto",
     jobs: Annotated[int, typer.Option(help="Processes at a time in processes mode.", min=1)] = 2,
-    metric: Annotated[str, typer.Option(help="Scalar plotted over steps, e.g. grad_norm_sq, utility/D, high_quality.")] = "grad_norm_sq",
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Sweep directory (default runs/<game>-sweep-<time>).")] = None,
+    metric: Annotated[
+        str,
+        typer.Option(
+            help="Scalar plotted over steps: a TensorBoard tag or its last part, e.g. grad_norm_sq, utility/D, "
+            "mixture/high_quality (or high_quality). Checked before the runs start."
+        ),
+    ] = "grad_norm_sq",
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Sweep directory (default runs/GAME-sweep-TIME).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run FILE for every combination of the --set values and seeds.
@@ -42,42 +55,52 @@ def sweep(
     Writes sweep.csv, one TensorBoard run per configuration, and sweep.png (the metric over
     steps per configuration, mean over seeds, range shaded).
     """
-    if mode not in ("auto", "vectorized", "processes"):
-        raise UsageError(f"--mode is auto, vectorized or processes, not '{mode}'")
+    mode = MODES.get(mode, mode)
+    if mode not in MODES.values():
+        raise UsageError(
+            f"--mode is auto, vectorized (or vectorised) or processes, not '{mode}'", hint=suggest(mode, MODES, "modes")
+        )
     points = expand(sets or [], parse_seeds(seeds))
     game = gamedsl.load(file)
     flags = {"seed": None, "steps": steps, "solver": solver}
     configs = [resolve(game.settings, list(p.overrides), flags | {"seed": p.seed}) for p in points]
-    directory = out_dir or Path("runs") / f"{game.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-    directory.mkdir(parents=True, exist_ok=True)
     reason = "processes were requested" if mode == "processes" else _obstacle(game, points, configs)
     if reason and mode == "vectorized":
         raise UsageError(f"this sweep cannot run vectorised: {reason}", hint="use --mode processes")
-    how = f"as processes, {jobs} at a time ({reason})" if reason else "vectorised in one process"
-    err.print(f"{len(points)} configuration(s) {how}; results in {directory}", markup=False)
-    start = time.perf_counter()
-    with _bar(quiet) as bar:
+    metric = sweep_metrics.check(metric, game, configs[0], vectorised=not reason)
+    for config in configs:
+        check_run(game, config)
+    directory = out_dir if out_dir is not None else Path("runs") / f"{game.name}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    lock = rundir.claim(directory, what="sweep")
+    try:
+        how = f"as processes, {jobs} at a time ({reason})" if reason else "vectorised in one process"
+        err.print(f"{len(points)} configuration(s) {how}; results in {directory}", markup=False)
+        start = time.perf_counter()
         if reason:
-            task = bar.add_task("runs", total=len(points))
             cli_flags = [f for key, value in (("--steps", steps), ("--solver", solver)) if value is not None for f in (key, str(value))]
-            outcomes = processes.run(file, points, cli_flags, directory, jobs, lambda: bar.advance(task))
+            parameters = sum(game.parameter_count(p) for p in game.players)
+            share = threads.choose(0, parameters, min(jobs, len(points)))  # runs that set `threads` apply it themselves
+            with Progress(err, "runs", len(points), unit=None, quiet=quiet) as bar:
+                outcomes = processes.run(file, points, cli_flags, directory, jobs, share, bar.advance)
         else:
-            task = bar.add_task("steps", total=configs[0].steps)
             writers = _writers(directory, points)
             try:
-                outcomes = vectorized.run(game, configs, writers, _metrics(game), lambda k: bar.update(task, completed=k))
+                with Progress(err, "steps", configs[0].steps, quiet=quiet) as bar:
+                    outcomes = vectorized.run(game, configs, writers, _metrics(game), bar.update)
             finally:
                 for w in writers:
                     w.close()
             for p, o in zip(points, outcomes):
                 save_params(o.game, directory / p.name)
-    seconds = time.perf_counter() - start
-    out.print(report.table(points, outcomes, metric))
-    report.write_csv(directory / "sweep.csv", points, outcomes)
-    drawn = report.plot(directory / "sweep.png", points, outcomes, metric, f"{game.name}: {metric}")
-    out.print(f"{len(points)} runs in {seconds:.1f} s; wrote {directory / 'sweep.csv'}" + (f" and {directory / 'sweep.png'}" if drawn else ""), markup=False)
-    if not drawn:
-        err.print(f"note: no run logged '{metric}'; nothing to plot", markup=False)
+        seconds = time.perf_counter() - start
+        out.print(report.table(points, outcomes, metric))
+        report.write_csv(directory / "sweep.csv", points, outcomes)
+        drawn = report.plot(directory / "sweep.png", points, outcomes, metric, f"{game.name}: {metric}")
+        out.print(f"{len(points)} runs in {seconds:.1f} s; wrote {directory / 'sweep.csv'}" + (f" and {directory / 'sweep.png'}" if drawn else ""), markup=False)
+        if not drawn:
+            err.print(f"note: no run logged '{metric}'; nothing to plot", markup=False)
+    finally:
+        lock.release()
 
 
 def _obstacle(game, points, configs) -> str | None:
@@ -93,7 +116,7 @@ def _metrics(game):
         if mixture is None:
             return {}
         values = mixture_metrics(torch_game.draw("fake", config.eval_samples), *mixture)
-        return {k: float(values[k]) for k in ("modes", "high_quality", "reverse_kl")}
+        return {k: float(values[k]) for k in sweep_metrics.MIXTURE}
 
     return metrics
 
@@ -102,7 +125,3 @@ def _writers(directory: Path, points):
     from torch.utils.tensorboard import SummaryWriter
 
     return [SummaryWriter(str(directory / p.name)) for p in points]
-
-
-def _bar(quiet: bool) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, disable=quiet)

@@ -13,7 +13,10 @@ What it can compile is what `gamedsl analyze` can reason about exactly:
   constant value, so `E[...]` of a body that is then constant is the body itself.
 
 Everything else (sampled data, deep networks) raises `OutOfReach`, whose hint points to
-`gamedsl spectrum FILE`, the numerical spectrum.
+`gamedsl spectrum FILE`, the numerical spectrum. So does a constant subexpression that is
+not a finite real number, exactly (`log(0)`, `sqrt(0 - 1)`) or in the float64 arithmetic
+that a run folds it with (`2^10000`, `0 * exp(1000)`, see torch_program.fold): the torch
+game's utilities are then not finite, and exact analysis would describe another game.
 
 The symbols are ordered like the torch engine's flattened parameters (players in
 declaration order, each player's controls in order, a network's tensors in
@@ -30,6 +33,7 @@ from typing import Callable, Union
 
 import sympy as sp
 
+from gamedsl.compile.torch_program import fold
 from gamedsl.errors import LimitError, OutOfReach
 from gamedsl.library.functions import FUNCTIONS
 from gamedsl.library.networks import BUILDERS
@@ -300,6 +304,7 @@ class _Compiler:
         self.spec = spec
         self.env = env
         self.memo: dict[int, tuple[ir.Node, Value]] = {}  # by identity: lets are shared subgraphs
+        self.constant: dict[int, bool] = {}  # by identity: no param or network below the node
 
     def scalar(self, node: ir.Node) -> sp.Expr:
         value = self.value(node)
@@ -316,8 +321,31 @@ class _Compiler:
             if exc.span is None and getattr(node, "span", None) is not None and node.span.line:
                 exc.span, exc.source = node.span, self.spec.source
             raise
+        if self.is_constant(node) and not isinstance(node, ir.Const):
+            self.require_finite(node, result)
         self.memo[id(node)] = (node, result)
         return result
+
+    def is_constant(self, node: ir.Node) -> bool:
+        """Free of params and networks: data in symbolic reach are constants (dirac)."""
+        known = self.constant.get(id(node))
+        if known is None:
+            known = not isinstance(node, (ir.Param, ir.Apply)) and all(self.is_constant(c) for c in node.children())
+            self.constant[id(node)] = known
+        return known
+
+    def require_finite(self, node: ir.Node, value: Value) -> None:
+        folded = fold(node)
+        ieee = folded.value if isinstance(folded, ir.Const) else 0.0
+        for part in value if isinstance(value, tuple) else (value,):
+            problem = _not_finite(part, ieee)
+            if problem is not None:
+                raise OutOfReach(
+                    f"the game is out of symbolic reach: this constant is {problem}",
+                    span=node.span if node.span.line else None,
+                    hint="its utilities are not finite (a run stops at its first step); write a finite constant",
+                    source=self.spec.source,
+                )
 
     def _value(self, node: ir.Node) -> Value:
         match node:
@@ -357,6 +385,16 @@ class _Compiler:
         inputs = list(x) if isinstance(x, tuple) else [x]
         out = SYMBOLIC_NETWORKS[net.builder].apply(net.args, self.env[name], inputs)
         return tuple(out) if net.output else out[0]
+
+
+def _not_finite(value: sp.Expr, ieee: float) -> str | None:
+    """What is wrong with a constant, exactly or as float64 (`ieee`, 0 where not folded); None if nothing."""
+    if value is sp.nan or math.isnan(ieee):
+        return "not a number (NaN)"
+    if not value.is_comparable:
+        return "not a real number" if value.is_finite else "infinite"
+    magnitude = ieee if not math.isfinite(ieee) else float(value)
+    return None if math.isfinite(magnitude) else f"beyond the range of float64 ({magnitude:g})"
 
 
 def _map(f, x: Value) -> Value:

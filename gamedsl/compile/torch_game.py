@@ -1,7 +1,8 @@
 """A checked game compiled to PyTorch: an `nn.Module` that implements `solvers.Game`.
 
 Networks become `nn.Module`s (in `game.networks`, ready to save, load and reuse), `param`
-declarations become `nn.Parameter`s (in `game.variables`), data and latent variables
+declarations become `nn.Parameter`s (in `game.variables`); both are looked up by the
+game's names, whatever they are (see `Named`). Data and latent variables
 become samplers with their own seeded `torch.Generator`s, and the utilities become one
 compiled program (see torch_program.py). `forward(batch)` returns the utilities, so
 `torch.func.functional_call` works on the whole game.
@@ -77,9 +78,9 @@ class TorchGame(nn.Module):
         with torch.random.fork_rng(devices=[]), _default_dtype(torch.float32):
             # initialise in float32 whatever the process's default dtype, so a seed means one start
             torch.manual_seed(derive_seed(seed, "init"))
-            self.networks = nn.ModuleDict({n: BUILDERS[net.builder].module(net.args) for n, net in spec.networks.items()})
+            self.networks = Named({n: BUILDERS[net.builder].module(net.args) for n, net in spec.networks.items()})
         init = torch.Generator().manual_seed(derive_seed(seed, "params"))
-        self.variables = nn.ParameterDict({n: nn.Parameter(_initial(p, init)) for n, p in spec.params.items()})
+        self.variables = Named({n: nn.Parameter(_initial(p, init)) for n, p in spec.params.items()})
         self.to(device=self.device, dtype=self.dtype)
 
         self.players = [
@@ -109,7 +110,7 @@ class TorchGame(nn.Module):
             return lambda vals, env: env[name]
 
         networks = self.networks
-        return Program(leaf, lambda name: networks[name])
+        return Program(leaf, lambda name: networks[name], self.dtype, self.device)
 
     # ---- solvers.Game
     def sample(self) -> dict[str, torch.Tensor]:
@@ -170,6 +171,53 @@ class TorchGame(nn.Module):
         if not node.sampled:
             value = value.expand(n, *value.shape)
         return value.detach()
+
+
+class Named(nn.Module):
+    """The game's networks or params, looked up by their names in the game.
+
+    nn.ModuleDict and nn.ParameterDict make every entry an attribute, so they refuse names
+    that are already attributes of a module (`train`, `eval`, `to`, `float`, `forward`,
+    `_apply`, ...), and torch.func.functional_call, which finds a tensor by `getattr` along
+    its dotted name, would reach the method instead of the entry. Here an entry is
+    registered under its own name unless that name is an attribute of this container; then
+    under the name followed by `$`, which no game name contains, so keys stay distinct and
+    every other name keeps its key in state dicts and checkpoints (`networks.G.2.running_mean`).
+    """
+
+    MARK = "$"
+
+    def __init__(self, entries: dict[str, nn.Module | nn.Parameter]):
+        super().__init__()
+        self.keys_of: dict[str, str] = {}
+        for name, entry in entries.items():
+            key = name + self.MARK if hasattr(self, name) else name
+            if isinstance(entry, nn.Parameter):
+                self.register_parameter(key, entry)
+            else:
+                self.add_module(key, entry)
+            self.keys_of[name] = key
+
+    def __getitem__(self, name: str):
+        return getattr(self, self.keys_of[name])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.keys_of
+
+    def __iter__(self):
+        return iter(self.keys_of)
+
+    def __len__(self) -> int:
+        return len(self.keys_of)
+
+    def keys(self):
+        return self.keys_of.keys()
+
+    def values(self):
+        return [self[name] for name in self.keys_of]
+
+    def items(self):
+        return [(name, self[name]) for name in self.keys_of]
 
 
 @contextmanager

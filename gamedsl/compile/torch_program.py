@@ -3,7 +3,10 @@
 Each distinct subexpression becomes one slot computed by one closure; equal
 subexpressions (e.g. `D(G(z))` in both players' utilities) share a slot, so a step
 evaluates them once. Running the program is a loop over prebuilt closures: no AST is
-interpreted per step. Constant subtrees are folded at compile time.
+interpreted per step. Constant subtrees are folded at compile time, with the run time's own
+torch functions (see `fold`), and every constant is a tensor of the game's dtype and device,
+so that whatever consumes it (a network, an elementwise function) sees what it would see
+for any other value.
 
 Runtime layout: a sampled value of shape S is a tensor (B, *S); a deterministic one is
 (*S). Broadcasting between the two is resolved here, at compile time.
@@ -11,7 +14,6 @@ Runtime layout: a sampled value of shape S is a tensor (B, *S); a deterministic 
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
@@ -34,19 +36,21 @@ ELEMENTWISE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 REDUCTIONS = ("sum", "mean", "norm", "dot")
 BINARY = {"+": torch.add, "-": torch.sub, "*": torch.mul, "/": torch.div, "^": torch.pow}
-_FOLD = {"+": float.__add__, "-": float.__sub__, "*": float.__mul__, "/": float.__truediv__, "^": float.__pow__}
-_FOLD_FN = {
-    "log": math.log, "exp": math.exp, "sqrt": math.sqrt, "softplus": lambda t: math.log1p(math.exp(-abs(t))) + max(t, 0.0),
-    "sigmoid": lambda t: 1 / (1 + math.exp(-t)), "tanh": math.tanh, "relu": lambda t: max(t, 0.0), "abs": abs,
-}  # fmt: skip
 
 
 class Program:
     """Slots computed in order by closures; `run(env)` returns the requested outputs."""
 
-    def __init__(self, leaf: Callable[[ir.Node], Closure], apply: Callable[[str], Callable]):
+    def __init__(
+        self,
+        leaf: Callable[[ir.Node], Closure],
+        apply: Callable[[str], Callable],
+        dtype: torch.dtype,
+        device: torch.device,
+    ):
         self.leaf = leaf  # closure for Param / Sample nodes
         self.apply = apply  # network name -> callable module
+        self.dtype, self.device = dtype, device  # of the constants
         self.steps: list[Closure] = []
         self.slots: dict[ir.Node, Slot] = {}
 
@@ -55,8 +59,8 @@ class Program:
             return self.slots[node]
         folded = fold(node)
         if isinstance(folded, ir.Const):
-            value = folded.value
-            slot = self._emit(lambda vals, env, v=value: v)
+            value = torch.tensor(folded.value, dtype=self.dtype, device=self.device)
+            slot = self._emit(lambda vals, env: value)
         else:
             slot = self._emit(self._closure(folded))
         self.slots[node] = slot
@@ -157,20 +161,24 @@ def _view(t: torch.Tensor, shape: tuple[int, ...] | None) -> torch.Tensor:
 
 
 def fold(node: ir.Node) -> ir.Node:
-    """Evaluate constant subtrees (e.g. log(2) in the js divergence) at compile time."""
+    """Evaluate constant subtrees (e.g. log(2) in the js divergence) at compile time.
+
+    They are computed by the same torch functions as at run time, on float64 0-d tensors:
+    IEEE semantics, so `log(0)` folds to -inf, `0 * exp(1000)` and `sqrt(0 - 1)` to NaN,
+    exactly what the unfolded expression would give. A non-finite utility then stops the
+    run as diverged, like any other.
+    """
     match node:
         case ir.Neg(operand=x) if isinstance(f := fold(x), ir.Const):
             return ir.const(-f.value)
         case ir.Bin(op=op, left=x, right=y):
             a, b = fold(x), fold(y)
             if isinstance(a, ir.Const) and isinstance(b, ir.Const):
-                try:
-                    return ir.const(_FOLD[op](a.value, b.value))
-                except (ZeroDivisionError, OverflowError, ValueError):
-                    return node
-        case ir.Fn(name=name, args=(x,)) if name in _FOLD_FN and isinstance(f := fold(x), ir.Const):
-            try:
-                return ir.const(_FOLD_FN[name](f.value))
-            except (ValueError, OverflowError):
-                return node
+                return ir.const(_evaluate(BINARY[op], a.value, b.value))
+        case ir.Fn(name=name, args=(x,)) if name in ELEMENTWISE and isinstance(f := fold(x), ir.Const):
+            return ir.const(_evaluate(ELEMENTWISE[name], f.value))
     return node
+
+
+def _evaluate(f: Callable[..., torch.Tensor], *values: float) -> float:
+    return float(f(*(torch.tensor(v, dtype=torch.float64) for v in values)))

@@ -1,8 +1,10 @@
 """The registry of network builders: `network NAME = builder(...)`.
 
 A builder is a signature (checked at check time), a shape rule (so that `D(G(z))` is
-shape-checked before anything runs) and a factory for the `nn.Module`. New builders are
-added with `register_builder`; the grammar does not change.
+shape-checked before anything runs), a footprint rule (its size, counted from the arguments
+without building anything, so that `gamedsl check` can refuse a network that would not fit
+in memory, and needs no torch) and a factory for the `nn.Module`. New builders are added
+with `register_builder`; the grammar does not change.
 """
 
 from __future__ import annotations
@@ -17,10 +19,26 @@ INITS = ("torch", "xavier", "zeros", "ones")
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """The size of one network, counted exactly from its builder's arguments."""
+
+    parameters: int  # trainable scalars: what `sum(p.numel() for p in module.parameters())` gives
+    activations: int  # scalars its layers output for one example: what a forward pass keeps for backward
+    widest: int  # the largest output of one layer for one example: what a pass without gradients holds at once
+    norm_values: int = 0  # batch norm: values per channel of one example in its smallest normalised map; 0: none
+
+    @property
+    def couples_examples(self) -> bool:
+        """Batch norm: an example's output depends on the others in its batch."""
+        return self.norm_values > 0
+
+
+@dataclass(frozen=True)
 class Builder:
     signature: Signature
     shapes: Callable[[dict[str, Any]], tuple[Shape, Shape]]
     module: Callable[[dict[str, Any]], Any]  # args -> torch.nn.Module (torch imported lazily)
+    footprint: Callable[[dict[str, Any]], Footprint]  # args -> its size, without torch
     symbolic: bool = False  # small enough to become sympy symbols (see compile/sympy_game.py)
 
 
@@ -64,6 +82,24 @@ def _linear(values):
     return linear(n_in, n_out, values["bias"], values["init"])
 
 
+def _dense(n_in: int, n_out: int, bias: bool = True) -> int:
+    """Parameters of a fully connected layer."""
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def _mlp_footprint(values) -> Footprint:
+    """Linear layers with an activation between each two: every layer and activation keeps its output."""
+    (n_in,), (n_out,) = values["io"]
+    sizes = (n_in, *values["hidden"], n_out)
+    weights = sum(_dense(a, b, values["bias"]) for a, b in zip(sizes, sizes[1:]))
+    return Footprint(weights, 2 * sum(values["hidden"]) + n_out, max(sizes[1:]))
+
+
+def _linear_footprint(values) -> Footprint:
+    (n_in,), (n_out,) = values["io"]
+    return Footprint(_dense(n_in, n_out, values["bias"]), n_out, n_out)
+
+
 register_builder(
     Builder(
         Signature(
@@ -72,7 +108,7 @@ register_builder(
                 Arg("io", Arrow(), REQUIRED, "input size -> output size"),
                 Arg("hidden", IntList(), (), "sizes of the hidden layers"),
                 Arg("activation", Choice(choices=("relu", "leaky_relu", "tanh", "elu")), "relu", "nonlinearity between layers"),
-                Arg("slope", Float(minimum=0.0), 0.2, "negative slope of leaky_relu"),
+                Arg("slope", Float(minimum=0.0, maximum=1e3), 0.2, "negative slope of leaky_relu"),
                 Arg("bias", Bool(), True, "whether layers have biases"),
                 Arg("init", Choice(choices=INITS), "torch", "weight initialisation: PyTorch's default, xavier (TensorFlow's), zeros or ones"),
             ),
@@ -81,6 +117,7 @@ register_builder(
         ),
         _io,
         _mlp,
+        _mlp_footprint,
     )
 )
 
@@ -98,6 +135,7 @@ register_builder(
         ),
         _io,
         _linear,
+        _linear_footprint,
         symbolic=True,
     )
 )
@@ -154,7 +192,7 @@ def _image_args() -> tuple[Arg, ...]:
         Arg("batchnorm", Bool(), True, "batch norm after the hidden convolutions (dcgan); false for _nobn"),
         Arg("dense", Int(0), 0, "units of an extra dense layer next to the latent code / before the logit (conv3/conv4: 512); 0: none"),
         Arg("resnet", Bool(), False, "a residual block h + 0.1 conv3x3(lrelu(conv3x3(lrelu(h)))) after each strided convolution"),
-        Arg("slope", Float(minimum=0.0), 0.2, "negative slope of the leaky ReLUs"),
+        Arg("slope", Float(minimum=0.0, maximum=1e3), 0.2, "negative slope of the leaky ReLUs"),
         Arg("init", Choice(choices=("xavier", "torch")), "xavier", "weight initialisation: xavier (TensorFlow's, the paper's) or torch"),
     )
 
@@ -178,6 +216,72 @@ def _dcgan_discriminator(values):
     return discriminator(image, outputs, **_conv_kwargs(values))
 
 
+KERNEL = 5 * 5  # the strided convolutions' 5x5 kernels (gamedsl/nets/dcgan.py)
+RESIDUAL_KERNEL = 3 * 3
+
+
+def _conv_widths(values) -> list[int]:
+    """Channels after each strided convolution of the discriminator (the generator's, reversed)."""
+    f, layers, doubling = values["filters"], values["layers"], values["doubling"]
+    return [f * (2**i if doubling else 1) for i in range(layers)]
+
+
+def _hidden_block(values, channels: int, side: int, batchnorm: bool) -> tuple[int, int]:
+    """(parameters, activations) of what follows a hidden strided convolution: [batch norm],
+    [residual block of two 3x3 convolutions], leaky ReLU, on `channels` maps of `side` pixels."""
+    parameters, activations = 0, side  # the leaky ReLU
+    if batchnorm:
+        parameters, activations = parameters + 2 * channels, activations + side
+    if values["resnet"]:
+        parameters += 2 * (channels * channels * RESIDUAL_KERNEL + channels)
+        activations += 2 * side
+    return parameters, activations
+
+
+def _generator_footprint(values) -> Footprint:
+    """Dense projection to the smallest feature map, then stride-2 transposed convolutions."""
+    (latent,), (channels, height, width) = values["io"]
+    layers, batchnorm, dense = values["layers"], values["batchnorm"], values["dense"]
+    chans = _conv_widths(values)[::-1]
+    pixels = (height >> layers) * (width >> layers)
+    parameters, activations, size = 0, 0, latent
+    if dense:
+        parameters, activations, size = _dense(latent, dense), 2 * dense, dense
+    parameters += _dense(size, chans[0] * pixels) + (2 * chans[0] if batchnorm else 0)
+    activations += chans[0] * pixels * (3 + batchnorm)  # linear, reshape, [batch norm], leaky ReLU
+    widest = max(dense, chans[0] * pixels, channels * height * width)
+    for c_in, c_out in zip(chans, chans[1:]):
+        pixels *= 4
+        block = _hidden_block(values, c_out, c_out * pixels, batchnorm)
+        parameters += c_in * c_out * KERNEL + c_out + block[0]
+        activations += c_out * pixels + block[1]
+        widest = max(widest, c_out * pixels)
+    parameters += chans[-1] * channels * KERNEL + channels
+    activations += 2 * channels * height * width  # the last transposed convolution and tanh
+    return Footprint(parameters, activations, widest, norm_values=(height >> layers) * (width >> layers) if batchnorm else 0)
+
+
+def _discriminator_footprint(values) -> Footprint:
+    """Stride-2 convolutions (batch norm from the second on), a flatten, [dense], a linear logit."""
+    (channels, height, width), (outputs,) = values["io"]
+    layers, batchnorm, dense = values["layers"], values["batchnorm"], values["dense"]
+    parameters, activations, widest, c_in = 0, 0, max(dense, outputs), channels
+    for i, c_out in enumerate(_conv_widths(values)):
+        side = c_out * (height >> (i + 1)) * (width >> (i + 1))
+        block = _hidden_block(values, c_out, side, batchnorm and i > 0)
+        parameters += c_in * c_out * KERNEL + c_out + block[0]
+        activations += side + block[1]
+        widest = max(widest, side)
+        c_in = c_out
+    size = c_in * (height >> layers) * (width >> layers)
+    activations += size  # the flatten
+    if dense:
+        parameters, activations, size = parameters + _dense(size, dense), activations + 2 * dense, dense
+    parameters += _dense(size, outputs)
+    smallest = (height >> layers) * (width >> layers)  # batch norm follows the 2nd to the last convolution
+    return Footprint(parameters, activations + outputs, widest, norm_values=smallest if batchnorm and layers > 1 else 0)
+
+
 register_builder(
     Builder(
         Signature(
@@ -188,6 +292,7 @@ register_builder(
         ),
         _io,
         _dcgan_generator,
+        _generator_footprint,
     )
 )
 
@@ -201,5 +306,6 @@ register_builder(
         ),
         _io,
         _dcgan_discriminator,
+        _discriminator_footprint,
     )
 )

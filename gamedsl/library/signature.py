@@ -101,6 +101,7 @@ class Float(Kind):
     minimum: float | None = None
     positive: bool = False
     label: str = "a number"
+    maximum: float | None = None
 
     def convert(self, value):
         if not isinstance(value, ast.NumberValue):
@@ -110,6 +111,8 @@ class Float(Kind):
             raise GameCheckError(f"expected a positive number, got {value.text}", span=value.span)
         if self.minimum is not None and number < self.minimum:
             raise GameCheckError(f"expected a number of at least {self.minimum:g}, got {value.text}", span=value.span)
+        if self.maximum is not None and number > self.maximum:
+            raise GameCheckError(f"expected a number of at most {self.maximum:g}, got {value.text}", span=value.span)
         return number
 
 

@@ -59,7 +59,7 @@ register_source(
         Signature(
             "ring",
             (
-                Arg("modes", Int(1), 8, "number of Gaussians"),
+                Arg("modes", Int(1, maximum=1_000_000), 8, "number of Gaussians (at most a million)"),
                 Arg("radius", Float(positive=True), 1.0, "radius of the circle"),
                 Arg("std", Float(positive=True), 0.01, "standard deviation of each Gaussian"),
                 Arg("balanced", Bool(), False, "sample i of a batch comes from mode i mod modes (the authors' code)"),
@@ -78,7 +78,7 @@ register_source(
         Signature(
             "grid",
             (
-                Arg("size", Int(1), 5, "modes per side"),
+                Arg("size", Int(1, maximum=1_000), 5, "modes per side (at most 1,000)"),
                 Arg("spacing", Float(positive=True), 2.0, "distance between neighbouring modes"),
                 Arg("std", Float(positive=True), 0.05, "standard deviation of each Gaussian"),
                 Arg("balanced", Bool(), False, "sample i of a batch comes from mode i mod size^2"),

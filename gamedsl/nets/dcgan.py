@@ -21,6 +21,7 @@ the builders' validation says so at check time, with the position of the builder
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -49,6 +50,26 @@ class Residual(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         act = nn.functional.leaky_relu
         return h + self.scale * self.conv2(act(self.conv1(act(h, self.slope)), self.slope))
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d whose derivatives of every order exist.
+
+    torch cannot differentiate a transposed convolution with `output_padding` three times:
+    its double backward passes the output padding to a plain convolution ("output_padding is
+    not supported for non-transposed convolutions"), and SGA's and CGD's Jacobian-vector
+    products (the double-vjp trick in solvers/engine.py) need that third derivative. Output
+    padding only lengthens the far end of the output, so the same output is the transposed
+    convolution with `output_padding` less padding on each side, without its first
+    `output_padding` rows and columns: the same parameters, state dict and values (torch
+    refuses the negative padding that an output padding above the padding would need).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cut = self.output_padding
+        padding = [p - o for p, o in zip(self.padding, cut)]
+        out = F.conv_transpose2d(x, self.weight, self.bias, self.stride, padding, 0, self.groups, self.dilation)
+        return out[..., cut[0] :, cut[1] :]
 
 
 class Reshape(nn.Module):
@@ -99,9 +120,9 @@ def generator(
         net.append(nn.BatchNorm2d(chans[0]))
     net.append(nn.LeakyReLU(slope))
     for c_in, c_out in zip(chans, chans[1:]):
-        net.append(nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1))
+        net.append(ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1))
         _hidden(net, c_out, batchnorm, resnet, slope)
-    net += [nn.ConvTranspose2d(chans[-1], channels, 5, stride=2, padding=2, output_padding=1), nn.Tanh()]
+    net += [ConvTranspose2d(chans[-1], channels, 5, stride=2, padding=2, output_padding=1), nn.Tanh()]
     module = nn.Sequential(*net)
     initialize(module, init)
     return module

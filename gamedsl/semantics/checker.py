@@ -20,8 +20,8 @@ from gamedsl.library.functions import FUNCTIONS
 from gamedsl.library.networks import BUILDERS
 from gamedsl.library.signature import close_match, normalize_shape, show_shape, suggest
 from gamedsl.library.sources import INITIALIZERS, SOURCES
-from gamedsl.semantics import ir
-from gamedsl.semantics.model import CheckedGame, NetworkInfo, ParamInfo, PlayerInfo, SampleInfo
+from gamedsl.semantics import comparison, ir
+from gamedsl.semantics.model import CheckedGame, NetworkInfo, ParamInfo, PlayerInfo, SampleInfo, network_footprint
 from gamedsl.syntax import ast
 from gamedsl.syntax.parser import parse_source
 
@@ -103,7 +103,7 @@ class _Checker:
                 what = "let" if isinstance(decl, ast.LetDecl) else decl.kind
                 self.warnings.append(GameWarning(f"{what} '{name}' is never used", span=decl.name_span))
         settings = self.settings()
-        return CheckedGame(
+        game = CheckedGame(
             name=self.file.header.name,
             description=self.file.header.description,
             params=self.params,
@@ -112,11 +112,15 @@ class _Checker:
             players=tuple(players),
             settings=settings,
             aliases=dict(self.aliases),
-            comparison=self.comparisons[0] if self.comparisons else None,
+            comparison=self.comparisons[0] if self.comparisons else comparison.infer(players, self.samples),
             source=self.source,
             file=self.file,
             warnings=tuple(w.at(self.source) for w in self.warnings),
         )
+        from gamedsl.semantics.runnable import check_file
+
+        check_file(game)  # what `solve` would find: settings that do not fit the game, sizes beyond memory
+        return game
 
     def declare_names(self) -> None:
         for decl in self.file.decls:
@@ -619,7 +623,20 @@ class _Checker:
                 span=node.args[0].span,
                 hint=f"'{net.name}' is declared on line {net.decl.span.line} as {_arrow_text(net)}",
             )
+        self.batch_norm_needs_a_batch(net, arg, node.span)
         return ir.apply(net.name, net.output, arg, node.span)
+
+    def batch_norm_needs_a_batch(self, net: NetworkInfo, arg: ir.Node, span: Span) -> None:
+        """A value that does not vary over the batch reaches a network as a batch of one, and
+        batch norm cannot normalise a channel that holds a single value."""
+        values = network_footprint(net).norm_values
+        if not arg.sampled and 0 < values < 2:
+            raise GameCheckError(
+                f"network '{net.name}' uses batch norm, which needs several values per channel, but it is applied "
+                "to a value that does not vary over the batch (a batch of one)",
+                span=span,
+                hint="apply it to sampled values, such as G(z) with latent z, or build it with batchnorm=false",
+            )
 
     def part_call(self, node: ast.Call) -> ir.Node:
         divergence = self.resolve_divergence(node.func)
@@ -697,6 +714,7 @@ class _Checker:
                     span=given[side].span,
                     hint=f"'{critic.name}' is declared on line {critic.decl.span.line} as {_arrow_text(critic)}",
                 )
+            self.batch_norm_needs_a_batch(critic, value, given[side].span)
             sides[side] = ir.apply(critic.name, (), value, given[side].span)
         self.comparisons.append((sides["real"].arg, sides["fake"].arg))
         g1 = ir.substitute(divergence.parts["g1"], "t", sides["fake"])

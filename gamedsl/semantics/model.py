@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
 from gamedsl.errors import GameWarning, Source
+from gamedsl.library.networks import BUILDERS, Footprint
 from gamedsl.semantics import ir
 from gamedsl.syntax import ast
 
@@ -68,25 +70,18 @@ class CheckedGame:
         """Parameter or network name -> the player that controls it."""
         return {name: p.name for p in self.players for name in p.controls}
 
-    def parameter_count(self, player: PlayerInfo) -> int | None:
-        """Number of scalars a player controls (None if a network is not built yet)."""
-        from math import prod
+    def parameter_count(self, player: PlayerInfo) -> int:
+        """Number of scalars a player controls."""
+        return sum(self.size_of(name) for name in player.controls)
 
-        total = 0
-        for name in player.controls:
-            if name in self.params:
-                total += prod(self.params[name].shape) if self.params[name].shape else 1
-            else:
-                total += network_parameter_count(self.networks[name])
-        return total
+    def size_of(self, name: str) -> int:
+        """Scalars in the parameter or network `name`."""
+        if name in self.params:
+            return prod(self.params[name].shape)
+        return network_footprint(self.networks[name]).parameters
 
 
-def network_parameter_count(net: NetworkInfo) -> int:
-    """Build the module on the meta device: exact counts without allocating memory."""
-    import torch
-
-    from gamedsl.library.networks import BUILDERS
-
-    with torch.device("meta"):
-        module = BUILDERS[net.builder].module(net.args)
-    return sum(p.numel() for p in module.parameters())
+def network_footprint(net: NetworkInfo) -> Footprint:
+    """The network's exact parameter and activation counts, from its builder's arguments:
+    nothing is built, so any size is counted (and refused in `budget`) without torch."""
+    return BUILDERS[net.builder].footprint(net.args)

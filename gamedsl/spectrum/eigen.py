@@ -1,14 +1,17 @@
 """Eigenvalues of v'(x) and of the consensus field's w'(x) = v' - gamma v'^T v'.
 
-As in the paper's Figure 3 (facts.md), the Jacobian is averaged over M minibatches. Small
-games get the dense Jacobian (forward-over-reverse with torch.func, in chunks) and all its
-eigenvalues; large ones the k eigenvalues of largest real part or magnitude by ARPACK's
-implicitly restarted Arnoldi method on Jacobian-vector products, never forming v'.
+The spectra of the paper's Figure 3. The Jacobian is averaged over M minibatches, so that
+one batch's noise does not move the eigenvalues. Small games get the dense Jacobian
+(forward-over-reverse with torch.func, in chunks) and all its eigenvalues; large ones the k
+eigenvalues of largest real part or magnitude by ARPACK's implicitly restarted Arnoldi
+method on Jacobian-vector products, never forming v' (ARPACK finds at most n - 2 of n;
+a request for more gets the dense method, or a usage error beyond its size).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -16,6 +19,7 @@ from scipy.sparse.linalg import LinearOperator, eigs
 from threadpoolctl import threadpool_limits
 from torch.func import vmap
 
+from gamedsl.errors import DivergedError, UsageError
 from gamedsl.nets.dcgan import running_stats_frozen
 from gamedsl.spectrum.field import FlatField
 
@@ -56,56 +60,96 @@ def describe(eigs_: np.ndarray) -> dict:
     }
 
 
-def dense_jacobian(field: FlatField, batches: list, dtype: torch.dtype, chunk: int = 128) -> np.ndarray:
+def dense_jacobian(
+    field: FlatField, batches: Iterable, dtype: torch.dtype, chunk: int = 128, poll: Callable[[], None] = lambda: None
+) -> np.ndarray:
     """v'(x) averaged over the batches, column block by column block.
 
     The columns of player j are forward-mode products with tangents in player j's
-    parameters only, vectorised over `chunk` basis vectors at a time.
+    parameters only, vectorised over `chunk` basis vectors at a time. `poll` is called
+    between blocks (a stop request raises there).
     """
     x = field.flat(dtype)
     total = torch.zeros(field.dim, field.dim, dtype=torch.float64)
+    count = 0
     for batch in batches:
+        count += 1
         for j, (a, b) in enumerate(field.bounds):
             columns = vmap(lambda u, batch=batch, j=j: field.block_jvp(x, batch, j, u))
             eye = torch.eye(b - a, dtype=dtype)
             for start in range(0, b - a, chunk):
+                poll()
                 stop = min(start + chunk, b - a)
                 total[:, a + start : a + stop] += columns(eye[start:stop]).T.double()
-    return (total / len(batches)).numpy()
+    return (total / count).numpy()
 
 
-def spectrum(game, gamma: float, batches: int = 10, k: int = 20, which: str = "LR", dense: bool | None = None) -> Spectrum:
+def spectrum(
+    game, gamma: float, batches: int = 10, k: int = 20, which: str = "LR", dense: bool | None = None,
+    poll: Callable[[], None] = lambda: None,
+) -> Spectrum:
     """Eigenvalues at the game's current parameters, averaged over `batches` minibatches.
 
     Products are taken in the game's own precision, on a copy of its parameters; the
     eigenvalue problems are solved in float64. The minibatches come from separate fixed
     streams, so computing a spectrum during training does not change the run. Batch-norm
     layers normalise with each minibatch's statistics, as in training, and their running
-    averages are left untouched (torch.func cannot update them in place).
+    averages are left untouched (torch.func cannot update them in place). `poll` is called
+    between pieces of work, so that a stop request need not wait for the whole spectrum.
     """
     with running_stats_frozen(game):
-        return _spectrum(game, gamma, batches, k, which, dense)
+        return _spectrum(game, gamma, batches, k, which, dense, poll)
 
 
-def _spectrum(game, gamma: float, batches: int, k: int, which: str, dense: bool | None) -> Spectrum:
+def _spectrum(game, gamma: float, batches: int, k: int, which: str, dense: bool | None, poll: Callable[[], None]) -> Spectrum:
     field = FlatField(game)
-    draws = [game.draw_batch(f"spectrum-{i}") for i in range(batches)]
     use_dense = field.dim <= DENSE_LIMIT if dense is None else dense
+    method = "dense"
+    if not use_dense and not arnoldi_can(field.dim, k):
+        if field.dim > DENSE_LIMIT:
+            raise UsageError(
+                f"--k must be at most {field.dim - 2} for this game's {field.dim:,} parameters, got {k}",
+                hint=f"Arnoldi finds at most n - 2 eigenvalues; the dense method takes {DENSE_LIMIT:,} parameters",
+            )
+        use_dense = True
+        method = f"dense, all {field.dim} eigenvalues (--k {k}: Arnoldi finds at most n - 2 of n >= 4)"
     if use_dense:
-        J = dense_jacobian(field, draws, game.dtype)
+        draws = (game.draw_batch(f"spectrum-{i}") for i in range(batches))  # one at a time: each is used once
+        J = dense_jacobian(field, draws, game.dtype, poll=poll)
+        _finite(J)
         # as many BLAS threads as torch uses: more than the free cores slows LAPACK down severalfold
         with threadpool_limits(torch.get_num_threads()):
-            return Spectrum(np.linalg.eigvals(J), np.linalg.eigvals(J - gamma * J.T @ J), gamma, "dense", field.dim)
-    return _arnoldi(field, draws, gamma, k, which, game.dtype)
+            return Spectrum(np.linalg.eigvals(J), np.linalg.eigvals(J - gamma * J.T @ J), gamma, method, field.dim)
+    draws = []
+    for i in range(batches):
+        poll()
+        draws.append(game.draw_batch(f"spectrum-{i}"))
+    return _arnoldi(field, draws, gamma, k, which, game.dtype, poll)
 
 
-def _arnoldi(field: FlatField, draws: list, gamma: float, k: int, which: str, dtype: torch.dtype) -> Spectrum:
+def _finite(values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
+        raise DivergedError(
+            "v'(x) has non-finite entries at these parameters, so it has no spectrum",
+            hint="the field overflows here: look at an earlier checkpoint, or lower the learning rate",
+        )
+
+
+def arnoldi_can(n: int, k: int) -> bool:
+    """ARPACK finds k < n - 1 eigenvalues, and needs a few dimensions to work in."""
+    return n >= 4 and k <= n - 2
+
+
+def _arnoldi(field: FlatField, draws: list, gamma: float, k: int, which: str, dtype: torch.dtype, poll) -> Spectrum:
     x = field.flat(dtype)
     n = field.dim
 
     def jv(u: np.ndarray) -> torch.Tensor:
+        poll()
         t = torch.from_numpy(np.ascontiguousarray(u.real)).to(dtype)
-        return sum(field.jvp(x, b, t) for b in draws) / len(draws)
+        product = sum(field.jvp(x, b, t) for b in draws) / len(draws)
+        _finite(product.numpy())
+        return product
 
     def jtv(u: torch.Tensor) -> torch.Tensor:
         return sum(field.vjp(x, b, u) for b in draws) / len(draws)
@@ -117,9 +161,6 @@ def _arnoldi(field: FlatField, draws: list, gamma: float, k: int, which: str, dt
         return (ju - gamma * jtv(ju)).double().numpy()
 
     op_w = LinearOperator((n, n), matvec=w_matvec, dtype=np.float64)
-    if n < 4:
-        raise ValueError("Arnoldi needs at least 4 parameters; use the dense spectrum")
-    k = min(k, n - 2)
     ev = eigs(op_v, k=k, which=which, return_eigenvectors=False)
     ew = eigs(op_w, k=k, which=which, return_eigenvectors=False)
     return Spectrum(ev, ew, gamma, f"arnoldi(k={k}, which={which})", n)

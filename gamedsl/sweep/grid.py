@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass
 
 from gamedsl.config import Override, parse_override
-from gamedsl.errors import Source, Span, UsageError
+from gamedsl.errors import LimitError, Source, Span, UsageError
 
 
 @dataclass(frozen=True)
@@ -43,20 +43,43 @@ def split_top_level(text: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+MAX_SEEDS = 10_000  # runs of one sweep; each is a configuration of its own
+
+
 def parse_seeds(text: str) -> list[int]:
-    """`0-4`, `0,3,7` or `5`."""
-    try:
-        seeds = []
-        for part in text.split(","):
-            lo, sep, hi = part.partition("-")
-            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-    except ValueError:
-        raise UsageError(
-            f"--seeds takes a range or a list, e.g. 0-4 or 0,3,7, got '{text}'", source=Source("--seeds", text), span=Span.point(1, 1)
-        ) from None
-    if not seeds or min(seeds) < 0:
-        raise UsageError(f"--seeds must name seeds of at least 0, got '{text}'")
-    return seeds
+    """`0-4`, `0,3,7` or `5`; ranges are counted before they are expanded, so that a
+    mistyped `0-99999999999999` is refused at once instead of filling the memory."""
+    source = Source("--seeds", text)
+    ranges, column = [], 1
+    for part in text.split(","):
+        span = Span(1, column, 1, column + max(len(part), 1))
+        column += len(part) + 1
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi) if sep else int(lo)
+            if min(first, last) < 0:
+                raise ValueError
+        except ValueError:
+            raise UsageError(
+                f"--seeds takes a range or a list, e.g. 0-4 or 0,3,7, got '{text}'",
+                source=source,
+                span=span,
+                hint="seeds are whole numbers from 0",
+            ) from None
+        if last < first:
+            raise UsageError(
+                f"the range {first}-{last} is reversed", source=source, span=span, hint=f"write {last}-{first}"
+            )
+        ranges.append(range(first, last + 1))
+    count = sum(len(r) for r in ranges)
+    if count > MAX_SEEDS:
+        raise LimitError(
+            f"--seeds names {count:,} seeds; a sweep runs at most {MAX_SEEDS:,}",
+            source=source,
+            span=Span(1, 1, 1, len(text) + 1),
+            hint="name fewer seeds, e.g. 0-9",
+        )
+    return [seed for r in ranges for seed in r]
 
 
 def expand(sets: list[str], seeds: list[int]) -> list[Point]:

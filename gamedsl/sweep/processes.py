@@ -16,14 +16,19 @@ from gamedsl.sweep.vectorized import Outcome
 from gamedsl.syntax import unparse
 
 
-def run(file: Path, points: list[Point], flags: list[str], root: Path, jobs: int, done: Callable[[], None]) -> list[Outcome]:
+def run(file: Path, points: list[Point], flags: list[str], root: Path, jobs: int, threads: int | None,
+        done: Callable[[], None]) -> list[Outcome]:  # fmt: skip
+    """Run every point as `gamedsl solve`, `jobs` at a time, each with `threads` intra-op threads
+    (None: as the environment says)."""
+    env = dict(os.environ) if threads is None else dict(os.environ, OMP_NUM_THREADS=str(threads))
+
     def one(point: Point) -> Outcome:
         directory = root / point.name
         command = [sys.executable, "-m", "gamedsl", "solve", str(file), "--seed", str(point.seed), "--out", str(directory), "-q", *flags]
         for override in point.overrides:
             command += ["--set", f"{override.key}={unparse.value(override.value)}"]
         start = time.perf_counter()
-        proc = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
         outcome = Outcome(seconds=time.perf_counter() - start, directory=str(directory))
         metrics = directory / "metrics.json"
         if metrics.exists():

@@ -5,6 +5,7 @@ range shaded)."""
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -13,24 +14,30 @@ from matplotlib.figure import Figure
 from rich.table import Table
 
 from gamedsl.plotting import save
+from gamedsl.training.rundir import write_atomic
 from gamedsl.sweep.grid import Point
 from gamedsl.sweep.vectorized import Outcome
 
-COLUMNS = ("grad_norm_sq", "modes", "high_quality", "reverse_kl")
+COLUMNS = ("grad_norm_sq", "modes", "high_quality", "reverse_kl")  # keys of Outcome.final, as in metrics.json
+MARKED = 30  # curves of at most this many points get a marker on each (a single point draws no line)
 
 
 def table(points: list[Point], outcomes: list[Outcome], metric: str) -> Table:
+    """One row per configuration: its settings, seed, status, the metric's last value (a
+    TensorBoard tag) and the end-of-run columns of COLUMNS that any run has."""
     keys = [k for k, _ in points[0].assignments]
-    shown = [metric] + [c for c in COLUMNS if c != metric and any(c in o.final for o in outcomes)]
+    same = {metric, metric.rsplit("/", 1)[-1]}
+    shown = [c for c in COLUMNS if c not in same and any(c in o.final for o in outcomes)]
     t = Table(title="sweep")
     for k in keys:
         t.add_column(k)
     t.add_column("seed", justify="right")
     t.add_column("status")
-    for c in shown:
+    for c in [metric, *shown]:
         t.add_column(c, justify="right")
     for p, o in zip(points, outcomes):
-        values = [_fmt(o.final.get(c)) for c in shown]
+        series = o.history.get(metric)
+        values = [_fmt(series[-1] if series else o.final.get(metric))] + [_fmt(o.final.get(c)) for c in shown]
         t.add_row(*[v for _, v in p.assignments], str(p.seed), o.status, *values)
     return t
 
@@ -38,21 +45,30 @@ def table(points: list[Point], outcomes: list[Outcome], metric: str) -> Table:
 def write_csv(path: Path, points: list[Point], outcomes: list[Outcome]) -> None:
     keys = [k for k, _ in points[0].assignments]
     finals = sorted({k for o in outcomes for k in o.final})
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*keys, "seed", "status", "message", "seconds", *finals])
-        for p, o in zip(points, outcomes):
-            writer.writerow([*(v for _, v in p.assignments), p.seed, o.status, o.message, f"{o.seconds:.2f}", *(o.final.get(k, "") for k in finals)])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow([*keys, "seed", "status", "message", "seconds", *finals])
+    for p, o in zip(points, outcomes):
+        writer.writerow([*(v for _, v in p.assignments), p.seed, o.status, o.message, f"{o.seconds:.2f}", *(o.final.get(k, "") for k in finals)])
+    write_atomic(path, text.getvalue())
 
 
 def plot(path: Path, points: list[Point], outcomes: list[Outcome], metric: str, title: str) -> bool:
-    """One curve per group of configurations that differ only by seed; False if no data."""
+    """Write `figure` to path; False if no run logged the metric."""
+    fig = figure(points, outcomes, metric, title)
+    if fig is not None:
+        save(fig, path)
+    return fig is not None
+
+
+def figure(points: list[Point], outcomes: list[Outcome], metric: str, title: str) -> Figure | None:
+    """One curve per group of configurations that differ only by seed; None if no data."""
     groups: dict[str, list[Outcome]] = {}
     for p, o in zip(points, outcomes):
         if o.history.get(metric):
             groups.setdefault(p.group, []).append(o)
     if not groups:
-        return False
+        return None
     fig = Figure(figsize=(7, 4.2), dpi=100)
     ax = fig.subplots()
     for label, members in groups.items():
@@ -60,7 +76,7 @@ def plot(path: Path, points: list[Point], outcomes: list[Outcome], metric: str, 
         n = min(len(m.history[metric]) for m in members)
         values = np.array([m.history[metric][:n] for m in members], dtype=float)
         mean = np.nanmean(values, axis=0)
-        ax.plot(steps[:n], mean, label=label, lw=1.4)
+        ax.plot(steps[:n], mean, label=label, lw=1.4, marker="o" if n <= MARKED else None, ms=4)
         if len(members) > 1:
             ax.fill_between(steps[:n], np.nanmin(values, 0), np.nanmax(values, 0), alpha=0.2)
     ax.set_xlabel("step")
@@ -70,8 +86,7 @@ def plot(path: Path, points: list[Point], outcomes: list[Outcome], metric: str, 
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    save(fig, path)
-    return True
+    return fig
 
 
 def _fmt(value) -> str:

@@ -8,6 +8,7 @@ states are stacked along a leading axis, and numeric hyperparameters that differ
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -19,11 +20,12 @@ import solvers
 from gamedsl.compile.torch_game import TorchGame, pick_device
 from gamedsl.config import METHOD_KEYS, RunConfig
 from gamedsl.semantics.model import CheckedGame
-from gamedsl.training.session import SMALL_GAME
+from gamedsl.training.threads import set_threads
 from solvers.functional import make_step
 
 SUPPORTED = {"simga", "altga", "momentum", "consensus", "smoothing", "extragradient", "past_extragradient", "optimistic", "sga"}
-SHARED = ("solver", "optimizer", "steps", "batch", "dtype", "device")
+SHARED = ("solver", "optimizer", "steps", "batch", "dtype", "device", "threads")
+VECTORISED_BELOW = 100_000  # parameters; beyond, a vmapped step gains little on sequential runs (docs/scaling.md)
 
 
 @dataclass
@@ -31,7 +33,7 @@ class Outcome:
     """What one configuration of a sweep produced."""
 
     history: dict[str, list[float]] = field(default_factory=dict)
-    final: dict[str, float] = field(default_factory=dict)
+    final: dict[str, float] = field(default_factory=dict)  # as metrics.json: the last step scalars, the end's metrics
     status: str = "finished"
     message: str = ""
     seconds: float = 0.0
@@ -55,8 +57,9 @@ def obstacle(game: CheckedGame, configs: list[RunConfig]) -> str | None:
             if len(values) > 1 and spec.type is not float:
                 return f"the configurations differ in {key}.{spec.name}, which shapes the computation"
     probe = TorchGame(game, batch=first.batch, dtype=first.dtype)
-    if sum(p.numel() for p in probe.parameters()) >= SMALL_GAME:
-        return f"the game has {sum(p.numel() for p in probe.parameters()):,} parameters (vectorising pays off below {SMALL_GAME:,})"
+    parameters = sum(p.numel() for p in probe.parameters())
+    if parameters >= VECTORISED_BELOW:
+        return f"the game has {parameters:,} parameters (vectorising pays off below {VECTORISED_BELOW:,})"
     if len(list(probe.buffers())):
         return "the networks have buffers (batch norm)"
     layouts = {tuple(sorted(c.make_optimizer().init([torch.zeros(1)]))) for c in configs}
@@ -72,10 +75,12 @@ def run(
     metrics: Callable[[TorchGame, RunConfig], dict[str, float]],
     progress: Callable[[int], None] = lambda step: None,
 ) -> list[Outcome]:
-    """Run every configuration for `configs[0].steps` steps; log each to its TensorBoard writer."""
+    """Run every configuration for `configs[0].steps` steps; log each to its TensorBoard writer
+    under the tags `gamedsl solve` uses. `metrics` gives the mixture metrics of one configuration."""
     first = configs[0]
     device = pick_device(first.device)
     games = [TorchGame(game, batch=c.batch, seed=c.seed, device=device, dtype=c.dtype) for c in configs]
+    set_threads(first.threads, sum(p.numel() for g in games for p in g.parameters()))  # one step computes them all
     runs = [solvers.Run(g, c.make_solver(), c.make_optimizer()) for g, c in zip(games, configs)]
     base = games[0]
     by_id = {id(p): name for name, p in base.named_parameters()}
@@ -105,28 +110,29 @@ def run(
     draws = runs[0].solver.batches_per_step(len(slices))
     outcomes = [Outcome() for _ in configs]
     player_names = runs[0].player_names
-    start = time.perf_counter()
+    rates = [float(r.engine.optimizer.lr) for r in runs]
+    start = last = time.perf_counter()
+    logged = 0
     for k in range(1, first.steps + 1):
         drawn = [[g.sample() for _ in range(draws)] for g in games]
         batches = [{key: torch.stack([d[j][key] for d in drawn]) for key in drawn[0][j]} for j in range(draws)]
         params, opt_state, solver_state, utilities, field_ = step(params, opt_state, solver_state, hyper, batches)
         if k % first.log_every == 0 or k == first.steps:
-            _record(k, utilities, field_, slices, player_names, outcomes, writers)
+            now = time.perf_counter()
+            speed = (k - logged) / (now - last) if now > last else None
+            _record(k, utilities, field_, slices, player_names, rates, speed, outcomes, writers)
+            last, logged = now, k
         if first.image_every and (k % first.image_every == 0 or k == first.steps):
             _load(runs, params)
             for c, (g, config) in enumerate(zip(games, configs)):
-                for key, value in metrics(g, config).items():
-                    outcomes[c].history.setdefault(key, []).append(value)
-                    outcomes[c].history.setdefault(f"{key}@step", []).append(float(k))
-                    if writers[c] is not None:
-                        writers[c].add_scalar(key, value, k)
+                values = metrics(g, config)
+                _log(outcomes[c], writers[c], k, {f"mixture/{key}": v for key, v in values.items() if math.isfinite(v)})
         progress(k)
     _load(runs, params)
     seconds = time.perf_counter() - start
     for c, (g, config) in enumerate(zip(games, configs)):
         outcomes[c].seconds = seconds / len(configs)
         outcomes[c].game = g
-        outcomes[c].final = {key: values[-1] for key, values in outcomes[c].history.items() if not key.endswith("@step")}
         outcomes[c].final.update(metrics(g, config))
     return outcomes
 
@@ -139,7 +145,16 @@ def _load(runs, params) -> None:
                 p.copy_(stacked[c])
 
 
-def _record(step, utilities, field_, slices, player_names, outcomes, writers) -> None:
+def _log(outcome: Outcome, writer, step: int, row: dict[str, float]) -> None:
+    for key, value in row.items():
+        outcome.history.setdefault(key, []).append(value)
+        outcome.history.setdefault(f"{key}@step", []).append(float(step))
+        if writer is not None:
+            writer.add_scalar(key, value, step)
+
+
+def _record(step, utilities, field_, slices, player_names, rates, speed, outcomes, writers) -> None:
+    """The scalars `gamedsl solve` logs at a recorded step, for every configuration."""
     norms = []
     for sl in slices:
         parts = [f.reshape(f.shape[0], -1).pow(2).sum(1) for f in field_[sl]]
@@ -151,11 +166,8 @@ def _record(step, utilities, field_, slices, player_names, outcomes, writers) ->
             row[f"grad_norm/{name}"] = float(n[c])
         row["grad_norm_sq"] = sum(float(n[c]) ** 2 for n in norms)
         row["consensus_L"] = row["grad_norm_sq"] / 2
-        finite = all(v == v and abs(v) != float("inf") for v in row.values())
-        if not finite and outcome.status == "finished":
+        if not all(math.isfinite(v) for v in row.values()) and outcome.status == "finished":
             outcome.status, outcome.message = "diverged", f"non-finite values by step {step}"
-        for key, value in row.items():
-            outcome.history.setdefault(key, []).append(value)
-            outcome.history.setdefault(f"{key}@step", []).append(float(step))
-            if writers[c] is not None:
-                writers[c].add_scalar(key, value, step)
+        outcome.final.update(row)
+        extra = {"optimizer/learning_rate": rates[c]} | ({"speed/steps_per_second": speed} if speed else {})
+        _log(outcome, writers[c], step, row | extra)

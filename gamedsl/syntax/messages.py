@@ -8,6 +8,8 @@ same parser state, as lark's own grammar loader does. Anything unmatched falls b
 
 from __future__ import annotations
 
+import unicodedata
+
 _H = "game g\n"  # every example starts with a valid header
 
 EXAMPLES: dict[tuple[str, str | None], list[str]] = {
@@ -100,6 +102,17 @@ EXAMPLES: dict[tuple[str, str | None], list[str]] = {
         _H + "solve { steps = 1",
         _H + "divergence d { g1(t) = t",
     ],
+    ("settings are not separated by ','", "write one `key = value` after the other, on new lines or with spaces"): [
+        _H + "solve { steps = 1, }",
+        _H + "solve { steps = 1, batch = 2 }",
+        _H + "solve { solver = simga, }",
+        _H + "solve { solver = consensus(gamma=1), steps = 2 }",
+        _H + 'solve { device = "cpu", }',
+        _H + "solve { x = [1], }",
+        _H + "solve { x = 1 -> 2, }",
+        _H + "solve { x = true, }",
+        _H + "solve { x = -1, }",
+    ],
     ("a divergence part is written `g1(t) = EXPR`", "for example: divergence js { g1(t) = -softplus(t)  g2(t) = softplus(-t) }"): [
         _H + "divergence d { g1 = t }",
         _H + "divergence d { g1(t) t }",
@@ -178,11 +191,64 @@ def describe_found(token) -> str:
     return f"{kind} '{text}'" if kind else f"'{text}'"
 
 
+# Characters that word processors, web pages and keyboards substitute for the ASCII ones
+# the language uses. NFKC normalisation (below) covers full-width forms such as '（'.
+LOOKALIKES = {
+    "\u2212": "-",  # minus sign
+    "\u2010": "-",  # hyphen
+    "\u2011": "-",  # non-breaking hyphen
+    "\u2012": "-",  # figure dash
+    "\u2013": "-",  # en dash
+    "\u2014": "-",  # em dash
+    "\u2015": "-",  # horizontal bar
+    "\u00d7": "*",  # multiplication sign
+    "\u22c5": "*",  # dot operator
+    "\u00b7": "*",  # middle dot
+    "\u2217": "*",  # asterisk operator
+    "\u2219": "*",  # bullet operator
+    "\u00f7": "/",  # division sign
+    "\u2215": "/",  # division slash
+    "\u2044": "/",  # fraction slash
+    "\u201c": '"',  # left double quotation mark
+    "\u201d": '"',  # right double quotation mark
+    "\u201e": '"',  # double low-9 quotation mark
+    "\u201f": '"',  # double high-reversed-9 quotation mark
+    "\u00ab": '"',  # left-pointing guillemet
+    "\u00bb": '"',  # right-pointing guillemet
+    "\u2033": '"',  # double prime
+    "\u2018": "'",  # left single quotation mark
+    "\u2019": "'",  # right single quotation mark
+    "\u201a": "'",  # single low-9 quotation mark
+    "\u2032": "'",  # prime
+    "\u2192": "->",  # rightwards arrow
+}
+
+
+def lookalike(char: str) -> str | None:
+    """The ASCII text that `char` imitates, if it imitates one."""
+    if char in LOOKALIKES:
+        return LOOKALIKES[char]
+    plain = unicodedata.normalize("NFKC", char)
+    return plain if plain != char and plain.isascii() and plain.isprintable() else None
+
+
 def hint_for_character(char: str) -> str | None:
     if char == "\0":
         return "a NUL byte: is this a binary file?"
     if char.isspace():
         return f"an invisible space character (U+{ord(char):04X}); use an ordinary space"
+    if unicodedata.category(char) == "Cf":  # zero-width spaces, joiners, byte-order marks
+        name = unicodedata.name(char, "FORMAT CHARACTER")
+        return f"an invisible character (U+{ord(char):04X} {name}); delete it"
+    ascii_text = lookalike(char)
+    if ascii_text is not None and ascii_text.isdigit():
+        return f"'{char}' is a superscript; write powers with '^', as in x^{ascii_text}"
+    if ascii_text == "'":
+        return f"'{char}' is a typographic quote; strings use straight double quotes: \"like this\""
+    if ascii_text is not None and not char.isalnum():
+        name = unicodedata.name(char, "").lower()
+        called = f"U+{ord(char):04X} {name}" if name else f"U+{ord(char):04X}"
+        return f"'{char}' ({called}) looks like '{ascii_text}'; type the ASCII '{ascii_text}'"
     if char.isalpha():
         return "names are written with the letters A-Z and a-z, digits and '_'"
     return {

@@ -16,7 +16,7 @@ import lark
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from gamedsl.errors import GameSyntaxError, LimitError, Source, Span, did_you_mean
+from gamedsl.errors import GameError, GameSyntaxError, LimitError, Source, Span, did_you_mean
 from gamedsl.syntax import ast
 from gamedsl.syntax.messages import EXAMPLES, describe_expected, describe_found, hint_for_character
 
@@ -92,39 +92,64 @@ def parse_source(source: Source) -> ast.GameFile:
     except UnexpectedInput as exc:
         raise _syntax_error(exc, source) from None
     _check_depth(tree, source)
+    return _transform(tree, source)
+
+
+def _transform(tree: Tree, source: Source):
+    """The AST of a parse tree. The rules raise GameSyntaxError (a number too large, a
+    positional argument after a keyword); lark wraps it in a VisitError, which is unwrapped."""
     try:
         return _ToAst().transform(tree)
-    except lark.exceptions.VisitError as exc:  # our own GameSyntaxError raised inside a rule
+    except lark.exceptions.VisitError as exc:
         if isinstance(exc.orig_exc, GameSyntaxError):
             raise exc.orig_exc.at(source) from None
         raise
+
+
+VALUE_HINT = "values are numbers, true/false, names, lists or calls like adam(lr=1e-3)"
 
 
 def parse_value(text: str, source: Source, column: int = 1) -> ast.Value:
     """Parse a lone value such as `consensus(gamma=1)` from the command line.
 
     `source` is the whole argument and `column` where `text` starts in it, so that errors
-    point into what the user typed.
+    point into what the user typed. The value is parsed, checked and its errors explained
+    as a file would be, in a source of its own, then every position is moved by `column`.
     """
     shift = column - 1
+    alone = Source(source.path, text)
     try:
-        tree = _lark().parse(text, start="value")
-    except UnexpectedInput as exc:
-        if isinstance(exc, UnexpectedCharacters):
-            span = Span.point(1, exc.column + shift)
-            message = f"unexpected character {text[exc.pos_in_stream]!r}"
-        else:
-            token = getattr(exc, "token", None)
-            found = describe_found(token)
-            column = token.column if token is not None and token.type != "$END" else len(text) + 1
-            span = Span.point(1, column + shift)
-            message = f"unexpected {found}" if token is not None and token.type != "$END" else "missing value"
-        raise GameSyntaxError(
-            message, span=span, source=source, hint="values are numbers, true/false, names, lists or calls like adam(lr=1e-3)"
-        ) from None
-    _check_depth(tree, source)
-    value = _ToAst().transform(tree)
-    return _shift(value, shift)
+        try:
+            tree = _lark().parse(text, start="value")
+        except UnexpectedInput as exc:
+            raise _value_error(exc, alone) from None
+        _check_depth(tree, alone)
+        return _shift(_transform(tree, alone), shift)
+    except GameError as exc:
+        if exc.span is not None:
+            exc.span = Span(exc.span.line, exc.span.column + shift, exc.span.end_line, exc.span.end_column + shift)
+        exc.source = source
+        raise
+
+
+def _value_error(exc: UnexpectedInput, source: Source) -> GameSyntaxError:
+    """A syntax error in a lone value: a stray character, an unbalanced bracket, a missing
+    or unexpected token."""
+    if isinstance(exc, UnexpectedCharacters):
+        char = source.text[exc.pos_in_stream]
+        hint = hint_for_character(char) if not char.isascii() or char.isspace() else VALUE_HINT
+        return GameSyntaxError(
+            f"unexpected character {char!r}", span=Span.point(1, exc.column), hint=hint, source=source
+        )
+    token = getattr(exc, "token", None)
+    bracket = _bracket_error(token, source, the_end="the end of the value")
+    if bracket is not None:
+        return bracket
+    if token is None or token.type == "$END":
+        message, column = "missing value", len(source.text) + 1
+    else:
+        message, column = f"unexpected {describe_found(token)}", token.column
+    return GameSyntaxError(message, span=Span.point(1, column), hint=VALUE_HINT, source=source)
 
 
 def _shift(node, shift: int):
@@ -184,6 +209,9 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> GameSyntaxError:
     bracket = _bracket_error(token, source)
     if bracket is not None:
         return bracket
+    attribute = _attribute_error(exc, source)
+    if attribute is not None:
+        return attribute
     keyword = _keyword_read_as_name(exc, source)
     if keyword is not None:  # `param p =` then a new line `param q = 1`: `param` became p's value
         return _bracket_error(keyword, source, declaration=True) or GameSyntaxError(
@@ -244,11 +272,38 @@ def _keyword_read_as_name(exc: UnexpectedInput, source: Source) -> Token | None:
     return None
 
 
+def _attribute_error(exc: UnexpectedInput, source: Source) -> GameSyntaxError | None:
+    """`D.weight` where a value is expected: the grammar reads `NAME.NAME` only as a
+    divergence's part being called (`gan.g1(t)`), so lark can only say that '(' is missing."""
+    stack = getattr(getattr(exc, "state", None), "value_stack", None) or []
+    last = stack[-3:]
+    if [getattr(t, "type", None) for t in last] != ["NAME", "DOT", "NAME"]:
+        return None
+    owner, _, attr = last
+    span = Span(owner.line, owner.column, attr.end_line, attr.end_column)
+    if str(attr) in ("g1", "g2"):
+        return GameSyntaxError(
+            f"'{owner}.{attr}' is a part of a divergence, a function: call it",
+            span=span,
+            hint=f"for example {owner}.{attr}(t)",
+            source=source,
+        )
+    return GameSyntaxError(
+        f"'{owner}.{attr}': names have no attributes, and a network's weights cannot be used in expressions",
+        span=span,
+        hint=f"apply a network to an input, as in {owner}(x), or declare a parameter: param {attr} = 0; "
+        "'.' only names the part of a divergence, as in gan.g1(t)",
+        source=source,
+    )
+
+
 _DECLARATION_KEYWORDS = {"param", "network", "data", "latent", "divergence", "let", "player", "solve"}
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
 
-def _bracket_error(token: Token | None, source: Source, declaration: bool = False) -> GameSyntaxError | None:
+def _bracket_error(
+    token: Token | None, source: Source, declaration: bool = False, the_end: str = "the end of the file"
+) -> GameSyntaxError | None:
     """Unbalanced brackets, found by scanning the text up to the failing token.
 
     A closing bracket that matches nothing is reported where it is; a declaration keyword
@@ -304,7 +359,7 @@ def _bracket_error(token: Token | None, source: Source, declaration: bool = Fals
         return None
     if stack:
         opener, open_line, open_column = stack[-1]
-        where = "the end of the file" if at_end else f"'{token}' on line {token.line}"
+        where = the_end if at_end else f"'{token}' on line {token.line}"
         return GameSyntaxError(
             f"unclosed '{opener}'",
             span=Span.point(open_line, open_column),

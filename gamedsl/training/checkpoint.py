@@ -2,8 +2,8 @@
 
 A checkpoint holds the parameters, the optimizer and solver state, the samplers' RNG
 states, the step, the resolved configuration and a fingerprint of the game. It is written
-to a temporary file in the same directory and renamed over the old one, so a crash or a
-kill never leaves a half-written checkpoint. It is read with `torch.load(...,
+to a temporary file in the same directory and renamed over the old one, so a crash, a kill
+or a full disk never leaves a half-written checkpoint. It is read with `torch.load(...,
 weights_only=True)`: tensors and plain containers only, never arbitrary objects. Any
 problem (truncated, corrupt, made for another game) is a `CheckpointError` with a message.
 """
@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gamedsl.errors import CheckpointError
+from gamedsl.training import rundir
 
 FORMAT = 1
 FILENAME = "checkpoint.pt"
@@ -30,32 +32,25 @@ def fingerprint(source_text: str) -> str:
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT, **payload}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically (see rundir.write_atomic): the old checkpoint stays until the new one is whole."""
+    rundir.write_atomic(path, lambda handle: torch.save({"format": FORMAT, **payload}, handle))
 
 
 def load(path: Path, expected_fingerprint: str | None = None) -> dict[str, Any]:
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise CheckpointError(f"no checkpoint at {path}", hint="a run directory holds checkpoint.pt after its first checkpoint")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged zip or pickle stream
-        detail = (str(exc).splitlines() or ["no detail"])[0][:120]
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(exc).__name__}: {detail})",
-            hint="the file is corrupt or truncated; resume from an earlier copy or start the run again",
-        ) from None
+    with rundir.open_regular(path) as handle:
+        try:
+            with warnings.catch_warnings():  # torch warns before it refuses a non-weights pickle: the error says it
+                warnings.simplefilter("ignore")
+                data = torch.load(handle, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a damaged zip or pickle stream
+            detail = textwrap.shorten(" ".join(str(exc).split()) or "no detail", width=160, placeholder=" …")
+            raise CheckpointError(
+                f"{path} is not a readable checkpoint ({type(exc).__name__}: {detail})",
+                hint="the file is corrupt or truncated; resume from an earlier copy or start the run again",
+            ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not {"run", "rng", "fingerprint"} <= set(data):
         raise CheckpointError(f"{path} is not a gamedsl checkpoint (unknown layout)")
     if expected_fingerprint is not None and data["fingerprint"] != expected_fingerprint:

@@ -7,52 +7,41 @@ so a monitored run computes exactly the numbers an unmonitored one does.
 
 from __future__ import annotations
 
-import signal
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from gamedsl.cli.output import Progress, err
+from gamedsl.errors import DivergedError, OutputError
+from gamedsl.training import rundir, stopping
 from gamedsl.training.parallel import Parallel
-from gamedsl.training.session import Session
+from gamedsl.training.session import Session, write_png
 
 
 class ProgressBar:
-    """A rich progress bar on stderr: step, steps/s, each player's utility and |v|."""
+    """Progress on stderr: step, steps/s, each player's utility and |v| (a live bar in a
+    terminal, a line at every tenth of the run in a log; see gamedsl/cli/output.py)."""
 
     def __init__(self, session: Session, total: int, console, quiet: bool):
         self.names = session.run.player_names
-        self.start_step = session.run.step_count
-        self.every = max(1, (total - self.start_step) // 200)
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[stats]}"),
-            console=console,
-            disable=quiet,
-        )
-        self.task = self.bar.add_task(session.config.solver, total=total, completed=self.start_step, rate="", stats="")
-        self.start = time.perf_counter()
+        self.progress = Progress(console, session.config.solver, total, session.run.step_count, quiet=quiet)
 
     def __enter__(self):
-        self.bar.__enter__()
+        self.progress.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.bar.__exit__(*exc)
+        self.progress.__exit__(*exc)
 
     def __call__(self, run, info) -> bool:
-        if run.step_count % self.every == 0:
-            elapsed = time.perf_counter() - self.start
-            rate = (run.step_count - self.start_step) / elapsed if elapsed else 0.0
+        stats = ""
+        if self.progress.due(run.step_count):  # the statistics cost a little: only when they are shown
             norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(info.field))))
             stats = "  ".join(f"u_{n}={float(u):+.4f}" for n, u in zip(self.names, info.utilities)) + f"  |v|={norm:.3g}"
-            self.bar.update(self.task, completed=run.step_count, rate=f"{rate:,.0f} steps/s", stats=stats)
+        self.progress.update(run.step_count, stats)
         return False
 
 
@@ -60,10 +49,8 @@ class TensorBoard:
     """Scalars every `log_every` steps, the configuration as text, pictures from `Pictures`."""
 
     def __init__(self, session: Session, logdir: Path, purge_step: int | None = None):
-        from torch.utils.tensorboard import SummaryWriter
-
         self.session = session
-        self.writer = SummaryWriter(str(logdir), purge_step=purge_step)
+        self.writer = _Writer(logdir, purge_step)
         self.every = session.config.log_every
         self.last = (time.perf_counter(), session.run.step_count)
         if purge_step is None:
@@ -91,6 +78,50 @@ class TensorBoard:
         self.writer.close()
 
 
+class _Writer:
+    """A SummaryWriter whose failures are OutputErrors (exit 10) naming the log directory.
+
+    The writer writes in a thread of its own; a failure there (a full disk) surfaces as an
+    OSError on the next call, which is where it is turned into one message."""
+
+    def __init__(self, logdir: Path, purge_step: int | None):
+        self.logdir = logdir
+        self.writer = self._guard(_summary_writer)(str(logdir), purge_step=purge_step)
+
+    def _guard(self, method):
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except OSError as exc:
+                raise OutputError(
+                    f"cannot write TensorBoard logs to {self.logdir} ({rundir.describe_os_error(exc)})",
+                    hint="free some space or choose a writable --logdir; files written before (checkpoints included) are intact",
+                ) from None
+
+        return call
+
+    def __getattr__(self, name):
+        return self._guard(getattr(self.writer, name))
+
+
+def _summary_writer(*args, **kwargs):
+    from torch.utils.tensorboard import SummaryWriter
+
+    threading.excepthook = _quiet_writer_thread
+    return SummaryWriter(*args, **kwargs)
+
+
+_excepthook = threading.excepthook
+
+
+def _quiet_writer_thread(args) -> None:
+    """TensorBoard's writer thread dies on a full disk and Python prints its traceback; the
+    same error reaches the next call of the writer, where it becomes one message."""
+    if issubclass(args.exc_type, OSError) and type(args.thread).__module__.startswith("tensorboard."):
+        return
+    _excepthook(args)
+
+
 class Pictures:
     """For 2-D games: every `image_every` steps, save model samples (fixed z) to
     snapshots/step_NNNNNNN.npy, draw their density over the target and log the mode metrics."""
@@ -100,7 +131,6 @@ class Pictures:
         self.board = board
         self.every = session.config.image_every
         self.mixture = session.mixture()
-        self.folder = session.directory / "snapshots"
 
     @property
     def active(self) -> bool:
@@ -112,8 +142,8 @@ class Pictures:
         from gamedsl.plotting.density import panel
 
         samples = self.session.torch_game.draw("fake", self.session.config.eval_samples)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        np.save(self.folder / f"step_{step:07d}.npy", samples.cpu().numpy())
+        array = samples.cpu().numpy()
+        rundir.write_atomic(rundir.subdirectory(self.session.directory, "snapshots") / f"step_{step:07d}.npy", lambda h: np.save(h, array))
         if self.board is None:
             return
         means, std = self.mixture
@@ -124,9 +154,14 @@ class Pictures:
                 self.board.writer.add_scalar(f"mixture/{key}", value, step)
 
     def __call__(self, run, info) -> bool:
-        if run.step_count % self.every == 0:
+        if due(run.step_count, self.every, self.session.config.steps):
             self.snapshot(run.step_count)
         return False
+
+
+def due(step: int, every: int, last: int) -> bool:
+    """Every `every` steps, and always at the run's last step (so the final state is kept)."""
+    return step % every == 0 or step == last
 
 
 class SampleGrids:
@@ -142,18 +177,16 @@ class SampleGrids:
         self.board = board
         self.n = n
         self.every = session.config.image_every
-        self.folder = session.directory / "grids"
 
     @property
     def active(self) -> bool:
         return bool(self.every) and self.session.image_shape() is not None
 
     def snapshot(self, step: int) -> Path:
-        from gamedsl.plotting.grid import image_grid, save_png
+        from gamedsl.plotting.grid import image_grid
 
         grid = image_grid(self.session.draw_fake(self.n, stream="grid"))
-        path = self.folder / f"step_{step:07d}.png"
-        save_png(grid, path)
+        path = write_png(rundir.subdirectory(self.session.directory, "grids") / f"step_{step:07d}.png", grid)
         if self.board is not None:
             self.board.writer.add_image("samples/grid", grid, step, dataformats="HWC")
             if self.session.real_source() == "digits":
@@ -165,7 +198,7 @@ class SampleGrids:
         return path
 
     def __call__(self, run, info) -> bool:
-        if run.step_count % self.every == 0:
+        if due(run.step_count, self.every, self.session.config.steps):
             self.snapshot(run.step_count)
         return False
 
@@ -186,33 +219,21 @@ class Checkpoints:
 
 
 class Interrupts:
-    """Turns SIGINT (Ctrl-C) and SIGTERM into a clean stop after the current step.
+    """Stops the run after the current step once a stop was requested (see training/stopping.py).
 
     In a distributed run the processes agree every step, so that all stop at the same one."""
 
     def __init__(self, parallel: Parallel = Parallel()):
         self.parallel = parallel
-        self.received: str | None = None
-        self.previous = {}
 
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum, frame) -> None:
-        if self.received is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
-        self.received = signal.Signals(signum).name
+    @property
+    def received(self) -> str | None:
+        return stopping.requested()
 
     def __call__(self, run, info) -> bool:
-        stop = self.parallel.any(self.received is not None)
-        if stop and self.received is None:
-            self.received = "a peer's signal"
+        stop = self.parallel.any(stopping.requested() is not None)
+        if stop:
+            stopping.request("a peer's signal")
         return stop
 
 
@@ -224,10 +245,16 @@ class Spectra:
         self.board = board
         self.every = session.config.spectrum_every
         self.gamma = float(session.config.solver_params.get("gamma", 10.0))
+        self.skipped = 0
 
     def __call__(self, run, info) -> bool:
         if self.every and run.step_count % self.every == 0:
-            record_spectrum(self.session, self.gamma, self.board, run.step_count)
+            try:
+                record_spectrum(self.session, self.gamma, self.board, run.step_count)
+            except DivergedError as exc:  # the run itself may go on: its guard decides that
+                if not self.skipped:
+                    err.print(f"note: no spectrum at step {run.step_count:,}: {exc.message}", markup=False)
+                self.skipped += 1
         return False
 
 
@@ -237,10 +264,9 @@ def record_spectrum(session: Session, gamma: float, board: TensorBoard | None, s
     from gamedsl.plotting.spectrum import spectrum_figure
     from gamedsl.spectrum.eigen import spectrum
 
-    result = spectrum(session.torch_game, gamma, batches=session.config.spectrum_batches, k=k, which=which)
-    folder = session.directory / "spectra"
-    folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / f"step_{step:07d}.npz", v=result.v, w=result.w, gamma=gamma, step=step, method=result.method)
+    result = spectrum(session.torch_game, gamma, batches=session.config.spectrum_batches, k=k, which=which, poll=stopping.poll)
+    path = rundir.subdirectory(session.directory, "spectra") / f"step_{step:07d}.npz"
+    rundir.write_atomic(path, lambda h: np.savez(h, v=result.v, w=result.w, gamma=gamma, step=step, method=result.method))
     if board is not None:
         fig = spectrum_figure([(f"step {step:,}", result.v, result.w)], gamma)
         board.writer.add_image("spectrum/eigenvalues", to_array(fig), step, dataformats="HWC")

@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 
 from gamedsl.errors import UsageError
+from gamedsl.training import launch
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,16 @@ def from_environment(device: str) -> Parallel:
     if use_cuda:
         torch.cuda.set_device(local)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        backend = "nccl" if use_cuda else "gloo"
+        if os.environ.get(launch.MARK):  # our launcher: rank 0's store listens on 127.0.0.1 only
+            fd = os.environ.get(launch.STORE_FD) if rank == 0 else None
+            store = dist.TCPStore(
+                launch.LOOPBACK, int(os.environ["MASTER_PORT"]), world, is_master=rank == 0,
+                master_listen_fd=int(fd) if fd else None, use_libuv=False,
+            )  # fmt: skip
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world)
+        else:  # torchrun's environment
+            dist.init_process_group(backend)
     return Parallel(rank, world, local)
 
 

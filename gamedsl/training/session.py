@@ -7,42 +7,29 @@ config.json, params/ (state dicts), samples.npy and metrics.json.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 import solvers
 from gamedsl.compile.torch_game import TorchGame, pick_device
-from gamedsl.config import KEYS, RunConfig
+from gamedsl.config import MAX_THREADS, RunConfig
 from gamedsl.data import images
 from gamedsl.data.images import to_uint8
-from gamedsl.errors import DataError, UsageError
+from gamedsl.errors import DataError, GameError, UsageError
 from gamedsl.metrics.mixture import mixture_metrics, mixture_of
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame
-from gamedsl.nets.dcgan import has_batchnorm, running_stats_frozen
-from gamedsl.training import checkpoint
+from gamedsl.nets.dcgan import running_stats_frozen
+from gamedsl.training import checkpoint, rundir, saved
 from gamedsl.training.parallel import Parallel
+from gamedsl.training.threads import set_threads
 from solvers.distributed import mean_reducer
-
-
-SMALL_GAME = 100_000  # parameters; below this, extra intra-op threads only add contention
-
-
-def set_threads(threads: int, parameters: int) -> None:
-    """Tiny networks gain nothing from intra-op parallelism and lose a lot when cores are
-    busy, so small games run on one thread unless the user asks otherwise."""
-    if threads:
-        torch.set_num_threads(threads)
-    elif parameters < SMALL_GAME and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(1)
 
 
 def default_directory(game: CheckedGame, config: RunConfig, root: Path = Path("runs")) -> Path:
@@ -83,12 +70,6 @@ class Session:
         except DataError as exc:  # missing or malformed data: point at the declaration that needs them
             raise _at_declaration(exc, game) from None
         set_threads(config.threads, sum(p.numel() for p in torch_game.parameters()))
-        if config.solver_params.get("debias") and has_batchnorm(torch_game):
-            raise UsageError(
-                f"solver '{config.solver}' with debias=true needs per-example gradients, which batch norm does not "
-                "have: it normalises each example with the statistics of the whole batch",
-                hint="use debias=false, or networks with batchnorm=false",
-            )
         reduce = mean_reducer() if parallel.active else None
         try:
             run = solvers.Run(torch_game, config.make_solver(), config.make_optimizer(), reduce=reduce, world=parallel.world)
@@ -99,33 +80,24 @@ class Session:
     @classmethod
     def resume(cls, directory: Path, steps: int | None = None, parallel: Parallel = Parallel()) -> "Session":
         """Rebuild a run from its directory: the game source and configuration saved in
-        config.json, the state in checkpoint.pt. `steps` changes the total to run to."""
-        from gamedsl.errors import CheckpointError, Source
-        from gamedsl.semantics.checker import check_source
+        config.json, the state in checkpoint.pt. `steps` changes the total to run to.
+
+        Everything read back is checked as user input is (exit 5 when it is damaged)."""
+        from gamedsl.errors import CheckpointError
 
         directory = Path(directory)
-        try:
-            meta = json.loads((directory / "config.json").read_text())
-            source = Source(meta["file"], meta["source"])
-            settings = dict(meta["config"])
-        except FileNotFoundError:
-            raise CheckpointError(f"{directory} is not a run directory (no config.json)", hint="pass the --out directory of a run") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"{directory}/config.json is damaged ({exc})") from None
+        run = saved.load(directory)
+        meta, config, game = run.meta, run.config, run.game
         if steps is not None:
-            settings["steps"] = steps
-        for key, spec in KEYS.items():  # settings added since the run was written take their defaults
-            if spec.kind is not None:
-                settings.setdefault(key, spec.default)
-        if meta.get("data_root") and not images.data_root_chosen():
+            config = replace(config, steps=steps)
+        resolved = meta.get("resolved") if isinstance(meta.get("resolved"), dict) else {}
+        threads = resolved.get("threads")
+        if not config.threads and isinstance(threads, int) and 1 <= threads <= MAX_THREADS:
+            config = replace(config, threads=threads)  # the count the run started with: sums are split alike
+        if isinstance(meta.get("data_root"), str) and not images.data_root_chosen():
             images.set_data_root(meta["data_root"])  # where the run found its data, unless told otherwise
-        try:
-            config = RunConfig(**settings)
-        except TypeError as exc:
-            raise CheckpointError(f"{directory} was written by another version of gamedsl ({exc})") from None
-        game = check_source(source, config.divergences)
         session = cls.create(game, config, directory, parallel)
-        data = checkpoint.load(directory / checkpoint.FILENAME, checkpoint.fingerprint(source.text))
+        data = checkpoint.load(directory / checkpoint.FILENAME, checkpoint.fingerprint(game.source.text))
         try:
             session.run.load_state_dict(data["run"])
             ids = session.torch_game.shard_ids
@@ -134,7 +106,7 @@ class Session:
             with torch.no_grad():
                 for name, value in data.get("buffers", {}).items():
                     buffers[name].copy_(value)
-        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        except (KeyError, ValueError, RuntimeError, TypeError, IndexError, AttributeError) as exc:
             raise CheckpointError(f"the checkpoint in {directory} does not fit this game ({exc})") from None
         return session
 
@@ -201,10 +173,14 @@ class Session:
         with running_stats_frozen(self.torch_game):
             return self.torch_game.draw("fake", n, stream)
 
-    def evaluate(self) -> dict:
-        """End-of-run quality: the mode metrics for 2-D mixtures, image metrics for images."""
+    def evaluate(self, poll: Callable[[], None] | None = None) -> dict:
+        """End-of-run quality: the mode metrics for 2-D mixtures, image metrics for images.
+
+        `poll` is called between the pieces of work (stopping.poll raises when a stop was requested)."""
+        poll = poll or (lambda: None)
+        poll()
         if self.image_shape() is not None:
-            return {"images": self.image_metrics()}
+            return {"images": self.image_metrics(poll=poll)}
         mixture = self.mixture()
         if mixture is None:
             return {}
@@ -212,7 +188,18 @@ class Session:
         means, std = mixture
         return {"mixture": mixture_metrics(samples, means, std)}
 
-    def image_metrics(self, untrained: bool = True) -> dict:
+    def idle_result(self) -> solvers.Result:
+        """The result of a resumed run with no steps left: its scalars at the saved state, on
+        a batch from a fixed stream (the training streams are not touched)."""
+        with running_stats_frozen(self.torch_game):
+            ev = self.run.engine.evaluate(self.torch_game.draw_batch("final"))
+        row = self.run.scalars(solvers.Step.of(ev))
+        history = {key: [value] for key, value in row.items()}
+        return solvers.Result(
+            self.config.solver, self.config.optimizer, self.run.step_count, 0, "finished", "no steps left", 0.0, history
+        )
+
+    def image_metrics(self, untrained: bool = True, poll: Callable[[], None] = lambda: None) -> dict:
         """Digits: the offline classifier score and Frechet distance of this generator and
         (`untrained`) of the initial one, beside the real digits' score. Colour images: the
         Inception score and FID when torch-fidelity and the weights are here, else why not."""
@@ -222,9 +209,11 @@ class Session:
         out: dict = {}
         if self.real_source() == "digits":
             out["digits"] = metrics.digits_scores(self.draw_fake(n))
+            poll()
             if untrained:
                 initial = Session.create(self.game, self.config, self.directory)
                 out["digits_untrained"] = metrics.digits_scores(initial.draw_fake(n))
+                poll()
             out["digits_reference"] = metrics.digits_reference(self.image_shape()[-1])
         elif self.image_shape()[0] == 3:
             reason = metrics.inception_unavailable()
@@ -236,24 +225,39 @@ class Session:
         return out
 
     def write_config(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """config.json: the game's source, the settings as given, and what they resolved to."""
         data = {
             "game": self.game.name,
             "file": self.game.source.path,
             "source": self.game.source.text,
             "config": self.config.as_dict(),
+            "resolved": {"device": str(self.torch_game.device), "threads": torch.get_num_threads(), "shards": self.config.shards},
             "gamedsl": __import__("gamedsl").__version__,
             "torch": torch.__version__,
         }
         if self.image_shape() is not None:
             data["data_root"] = str(images.data_root())
-        (self.directory / "config.json").write_text(json.dumps(data, indent=2) + "\n")
+        rundir.write_json(self.directory / rundir.CONFIG, data)
+
+    def outputs_current(self) -> bool:
+        """Whether metrics.json describes the checkpoint's step (then a resume with nothing
+        left to run has nothing to write either)."""
+        try:
+            metrics = rundir.read_json(self.directory / rundir.METRICS)
+        except GameError:
+            return False
+        return isinstance(metrics, dict) and metrics.get("steps") == self.run.step_count
 
     def write_outputs(self, result: solvers.Result, metrics: dict) -> dict:
+        """params/, samples.npy, a picture of the final samples, and metrics.json, each
+        written atomically. metrics.json goes last: it says that the others are complete."""
         save_params(self.torch_game, self.directory)
         fake = self.draw_fake(self.config.eval_samples)
+        picture = None
         if fake is not None:  # images as uint8 (N, C, H, W), 0..255
-            np.save(self.directory / "samples.npy", (to_uint8(fake) if fake.dim() == 4 else fake.cpu()).numpy())
+            array = (to_uint8(fake) if fake.dim() == 4 else fake.cpu()).numpy()
+            rundir.write_atomic(self.directory / "samples.npy", lambda handle: np.save(handle, array))
+            picture = self.write_picture(fake)
         summary = {
             "status": result.status,
             "message": result.message,
@@ -261,10 +265,37 @@ class Session:
             "seconds": round(result.seconds, 3),
             "steps_per_second": round(result.taken / result.seconds, 2) if result.taken and result.seconds else None,
             "final": {k: v[-1] for k, v in result.history.items() if v},
+            "picture": picture,
             **metrics,
         }
-        (self.directory / "metrics.json").write_text(json.dumps(strict_json(summary), indent=2) + "\n")
+        rundir.write_json(self.directory / rundir.METRICS, strict_json(summary))
         return summary
+
+    def write_picture(self, fake: torch.Tensor) -> str | None:
+        """samples.png: the final density over the target (2-D mixtures) or a grid of the
+        first 64 samples (images); None when the samples are neither."""
+        if fake.dim() == 4:
+            from gamedsl.plotting.grid import image_grid
+
+            write_png(self.directory / "samples.png", image_grid(fake[:64]))
+            return "samples.png"
+        elif self.mixture() is not None:
+            from gamedsl.plotting.density import panel
+
+            means, std = self.mixture()
+            figure = panel([(self.run.step_count, fake.cpu().numpy())], means.numpy(), std, title=self.game.name)
+            write = lambda handle: figure.savefig(handle, format="png")  # noqa: E731
+        else:
+            return None
+        rundir.write_atomic(self.directory / "samples.png", write)
+        return "samples.png"
+
+
+def write_png(path: Path, array: np.ndarray) -> Path:
+    """An RGB uint8 array (H, W, 3) as a PNG, written atomically."""
+    from PIL import Image
+
+    return rundir.write_atomic(path, lambda handle: Image.fromarray(array).save(handle, format="PNG"))
 
 
 def _at_declaration(exc: DataError, game: CheckedGame) -> DataError:
@@ -279,12 +310,13 @@ def _at_declaration(exc: DataError, game: CheckedGame) -> DataError:
 
 def save_params(torch_game: TorchGame, directory: Path) -> None:
     """params/NAME.pt: each network's state dict (loadable into its nn.Module); variables.pt."""
-    params = directory / "params"
-    params.mkdir(parents=True, exist_ok=True)
+    params = rundir.subdirectory(directory, "params")
     for name, module in torch_game.networks.items():
-        torch.save(module.state_dict(), params / f"{name}.pt")
+        state = module.state_dict()
+        rundir.write_atomic(params / f"{name}.pt", lambda handle: torch.save(state, handle))
     if len(torch_game.variables):
-        torch.save({k: v.detach().cpu() for k, v in torch_game.variables.items()}, params / "variables.pt")
+        values = {k: v.detach().cpu() for k, v in torch_game.variables.items()}
+        rundir.write_atomic(params / "variables.pt", lambda handle: torch.save(values, handle))
 
 
 def strict_json(value):

@@ -16,10 +16,10 @@ from solvers.registry import param
 class Adam(Optimizer):
     name = "adam"
     summary = "Adam with bias correction"
-    lr: float = param(1e-4, "learning rate")
-    beta1: float = param(0.9, "decay of the first moment")
-    beta2: float = param(0.999, "decay of the second moment")
-    eps: float = param(1e-8, "added to the root of the second moment")
+    lr: float = param(1e-4, "learning rate", "(0, 1e3]")
+    beta1: float = param(0.9, "decay of the first moment", "[0, 1)")
+    beta2: float = param(0.999, "decay of the second moment", "[0, 1)")
+    eps: float = param(1e-8, "added to the root of the second moment", "(0, 1]")
 
     def init(self, params):
         return {

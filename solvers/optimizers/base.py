@@ -23,12 +23,6 @@ class Optimizer:
         """Move `params` in place along `direction` (ascent), updating `state` in place."""
         raise NotImplementedError
 
-    def check(self) -> None:
-        if not self.lr > 0:
-            from solvers.errors import SolverError
-
-            raise SolverError(f"optimizer '{self.name}': lr must be positive, got {self.lr}")
-
 
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
 

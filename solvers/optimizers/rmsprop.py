@@ -22,10 +22,10 @@ from solvers.registry import param
 class RMSProp(Optimizer):
     name = "rmsprop"
     summary = "RMSProp, PyTorch formulation (TF: alpha=0.9, eps=1e-10)"
-    lr: float = param(1e-4, "learning rate")
-    alpha: float = param(0.99, "decay of the running mean of squares (TensorFlow calls it decay)")
-    eps: float = param(1e-8, "added to the root mean square")
-    momentum: float = param(0.0, "momentum on the scaled step")
+    lr: float = param(1e-4, "learning rate", "(0, 1e3]")
+    alpha: float = param(0.99, "decay of the running mean of squares (TensorFlow calls it decay)", "[0, 1)")
+    eps: float = param(1e-8, "added to the root mean square", "(0, 1]")
+    momentum: float = param(0.0, "momentum on the scaled step", "[0, 1)")
     centered: bool = param(False, "divide by the centred second moment (the running variance)")
 
     def init(self, params):

@@ -16,7 +16,7 @@ from solvers.registry import param
 class SGD(Optimizer):
     name = "sgd"
     summary = "plain steps x <- x + h d"
-    lr: float = param(0.01, "step size h")
+    lr: float = param(0.01, "step size h", "(0, 1e3]")
 
     @torch.no_grad()
     def step_(self, params, direction, state):

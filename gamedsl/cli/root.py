@@ -1,0 +1,36 @@
+"""The top of the `gamedsl` command: its help text (with the exit codes) and --version."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from gamedsl import __version__
+
+
+def _version(value: bool) -> None:
+    """The versions, read from the installed metadata: printing them imports no torch."""
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            torch_version = version("torch")
+        except PackageNotFoundError:
+            torch_version = "not installed"
+        typer.echo(f"gamedsl {__version__} (torch {torch_version})")
+        raise typer.Exit()
+
+
+def root(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = None,
+) -> None:
+    """Declare smooth two-player games (GANs above all) in .game files, check them, solve them and analyse them.
+
+    Exit codes: 0 ok, 1 goal not reached, 2 bad usage, 3 invalid game file, 4 missing or
+    malformed data, 5 bad checkpoint, 6 run diverged, 7 input beyond a safety limit,
+    8 beyond symbolic analysis, 9 a distributed peer failed, 10 an output could not be
+    written (disk full, read-only), 130 interrupted (a checkpoint was saved).
+    """
