@@ -211,7 +211,8 @@ def small_run(name: str, solver: str, optimizer: str, steps: int, points) -> dic
 
     import gamedsl
     import solvers
-    from gamedsl.analysis.verify import flat, torch_game
+    from gamedsl.analysis.verify import torch_game
+    from solvers.field import GameField
 
     spec = gamedsl.load(ROOT / f"games/{name}.game")
     game = torch_game(spec)
@@ -222,7 +223,7 @@ def small_run(name: str, solver: str, optimizer: str, steps: int, points) -> dic
         return {"status": "refused", "reason": exc.message}
 
     def distances() -> np.ndarray:
-        return np.linalg.norm(points - flat(game).numpy(), axis=1)
+        return np.linalg.norm(points - GameField(game).x().numpy(), axis=1)
 
     start = distances().min()
     history, seconds, status = [distances()], 0.0, "not converged"
@@ -273,16 +274,17 @@ def trajectory(name: str, solver: str, steps: int):
 
     import gamedsl
     import solvers
-    from gamedsl.analysis.verify import flat, torch_game
+    from gamedsl.analysis.verify import torch_game
+    from solvers.field import GameField
 
     spec = gamedsl.load(ROOT / f"games/{name}.game")
     game = torch_game(spec)
     method, opt, h = small_solver(spec, solver, "sgd")
     run = solvers.Run(game, method, opt)
-    points = [flat(game).numpy().copy()]
+    points = [GameField(game).x().numpy().copy()]
     for _ in range(steps):
         run.step()
-        points.append(flat(game).numpy().copy())
+        points.append(GameField(game).x().numpy().copy())
         if not np.all(np.isfinite(points[-1])) or np.abs(points[-1]).max() > 10:
             break
     return np.array(points), h
@@ -298,7 +300,8 @@ def figure(steps: int) -> None:
 
     import gamedsl
     import solvers
-    from gamedsl.analysis.verify import torch_field, torch_game
+    from gamedsl.analysis.verify import torch_game
+    from solvers.field import GameField
 
     torch.set_num_threads(1)
     methods = ordered(solvers.available())
@@ -308,7 +311,7 @@ def figure(steps: int) -> None:
     fig, axes = plt.subplots(rows_per_game * len(games), cols, figsize=(2.3 * cols, 2.4 * rows_per_game * len(games)))
     for g, (name, xlabel, ylabel, (ix, iy)) in enumerate(games):
         game = torch_game(gamedsl.load(ROOT / f"games/{name}.game"))
-        field = torch_field(game, game.sample())
+        field, batch = GameField(game), game.sample()
         grid = np.linspace(-2, 2, 17)
         X, Y = np.meshgrid(grid, grid)
         U, V = np.zeros_like(X), np.zeros_like(Y)
@@ -316,7 +319,7 @@ def figure(steps: int) -> None:
             for b in range(X.shape[1]):
                 x = np.zeros(2)
                 x[ix], x[iy] = X[a, b], Y[a, b]
-                v = field(torch.tensor(x, requires_grad=True)).detach().numpy()
+                v = field(torch.tensor(x), batch).detach().numpy()
                 U[a, b], V[a, b] = v[ix], v[iy]
         for m, method in enumerate(methods):
             ax = axes[g * rows_per_game + m // cols, m % cols]

@@ -36,6 +36,20 @@ class _Device(Kind):
         raise self.wrong(value)
 
 
+class _Switch(Kind):
+    """auto, true or false (`compile = true` parses as a boolean, `auto` as a name)."""
+
+    label = "auto, true or false"
+
+    def convert(self, value):
+        if isinstance(value, ast.BoolValue):
+            return "true" if value.value else "false"
+        name = value.name if isinstance(value, ast.IdentValue) else value.value if isinstance(value, ast.StringValue) else None
+        if name in ("auto", "true", "false"):
+            return name
+        raise self.wrong(value)
+
+
 MAX_THREADS = 1024  # far beyond any machine's cores; more only exhausts the process's threads
 DEFAULT_MEMORY_LIMIT = 64  # GiB: catches sizes wrong by orders of magnitude (gamedsl/semantics/budget.py)
 MAX_MEMORY_LIMIT = 2**20  # GiB (1 PiB): keeps every size PyTorch is asked for below 2^63
@@ -66,6 +80,12 @@ KEYS: dict[str, Key] = {
         DEFAULT_MEMORY_LIMIT,
         "GiB of memory a run may be estimated to need (parameters with their optimizer state, a batch's "
         "activations, the end-of-run samples); `gamedsl check` refuses a game beyond it",
+    ),
+    "compile": Key(
+        _Switch(),
+        "auto",
+        "take each solver step as one compiled graph (torch.compile); auto: when the run is long enough to repay "
+        "the compilation (docs/performance.md)",
     ),
 }
 
@@ -104,6 +124,7 @@ class RunConfig:
     spectrum_every: int
     spectrum_batches: int
     memory_limit: int = DEFAULT_MEMORY_LIMIT
+    compile: str = "auto"
     divergences: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     origins: dict[str, Origin] = field(default_factory=dict, compare=False, repr=False)  # the command line's settings

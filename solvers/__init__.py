@@ -6,21 +6,44 @@
                            solvers.optimizers.get("rmsprop", lr=1e-4), steps=1000)
 
 Each method is one module registered by name; all return a `Result`. This package
-imports only torch and knows nothing of the .game language.
+imports only torch and knows nothing of the .game language. Importing it imports no torch:
+the methods' declarations (names, parameters, ranges, capabilities) are read without it,
+by `gamedsl check` in a fraction of a second; the engine and the runs (`Engine`, `Run`,
+`solve`, ...) are loaded on first use.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from solvers import optimizers
 from solvers.base import SOLVERS, Solver, Step
-from solvers.engine import Engine, Evaluation
 from solvers.errors import SolverError
 from solvers.protocol import Game, Player, make_game
 from solvers.registry import ParamSpec
-from solvers.run import Interrupted, NonFinite, Result, Run, solve
-from solvers import altga, cgd, consensus, extragradient, momentum, optimistic, sga, simga, smoothing  # noqa: F401  (registration)
+
+# Registration, in the order every listing by method follows (`gamedsl analyze`): the paper's methods first.
+from solvers import simga, altga, momentum, consensus, smoothing  # noqa: F401  # isort: skip
+from solvers import extragradient, optimistic, sga, cgd  # noqa: F401  # isort: skip
+
+if TYPE_CHECKING:
+    from solvers.engine import Engine, Evaluation
+    from solvers.run import Interrupted, NonFinite, Result, Run, solve
+
+LAZY = {  # name -> the module that defines it, imported (with torch) on first use
+    "Engine": "solvers.engine",
+    "Evaluation": "solvers.engine",
+    "Interrupted": "solvers.run",
+    "NonFinite": "solvers.run",
+    "Result": "solvers.run",
+    "Run": "solvers.run",
+    "solve": "solvers.run",
+}
 
 __all__ = [
     "Engine", "Evaluation", "Game", "Interrupted", "NonFinite", "ParamSpec", "Player", "Result", "Run", "Solver",
-    "SolverError", "Step", "available", "describe", "get", "make_game", "optimizers", "solve",
+    "SolverError", "Step", "available", "default", "describe", "get", "make_game", "optimizers", "solve",
 ]  # fmt: skip
 
 __version__ = "0.1.0"
@@ -37,3 +60,21 @@ def available() -> list[str]:
 
 def describe(name: str) -> list[ParamSpec]:
     return SOLVERS.describe(name)
+
+
+def default(name: str, parameter: str) -> Any:
+    """The declared default of solver `name`'s `parameter`: one value, wherever it is needed."""
+    return SOLVERS.default(name, parameter)
+
+
+def __getattr__(name: str) -> Any:
+    """The engine and the runs, imported on first use (PEP 562): `solvers.Run` works as ever."""
+    if name in LAZY:
+        value = getattr(importlib.import_module(LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'solvers' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(LAZY))

@@ -17,6 +17,7 @@ from solvers.base import SOLVERS, Solver, Step
 class AltGA(Solver):
     name = "altga"
     summary = "alternating gradient ascent (supplement Algorithm 3)"
+    formula = "(I + h P_n v') ... (I + h P_1 v')  (eq. 45)"
 
     def batches_per_step(self, players):
         return players
@@ -29,3 +30,17 @@ class AltGA(Solver):
             utilities.append(ev.utilities[i])
             field.extend(ev.v)
         return Step(utilities, field)
+
+    def linearization(self, J, blocks, players, h):
+        # Player i moves from the point its predecessors left: F = F_n o ... o F_1, each
+        # F_i(x) = x + h P_i v(x) fixes x-bar, so F' = F_n' ... F_1' by the chain rule (eq. 44),
+        # P_i J being player i's rows of J, zero elsewhere.
+        import torch
+
+        eye = torch.eye(len(J), dtype=J.dtype)
+        out = eye
+        for block in blocks:
+            rows = torch.zeros_like(J)
+            rows[block] = J[block]
+            out = (eye + h * rows) @ out
+        return out

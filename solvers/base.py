@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-
-from solvers.engine import Engine, Evaluation, Vec
 from solvers.registry import Registry
+
+if TYPE_CHECKING:  # the declarations are read without torch (`gamedsl check`)
+    import torch
+
+    from solvers.engine import Engine, Evaluation, Vec
 
 
 @dataclass
@@ -35,6 +37,15 @@ class Solver:
     players: ClassVar[int | None] = None  # the number of players; None: any
     optimizers: ClassVar[tuple[str, ...] | None] = None  # the optimizers it can step with; None: any
     optimizer_hint: ClassVar[str | None] = None  # why the others are refused, and what to do instead
+    # What it can be run as: `vectorizes` says that its step runs under torch.func.vmap, so that
+    # a sweep advances every configuration at once (gamedsl/sweep/vectorized.py); a step that
+    # takes host-side decisions on values (GMRES's floats) cannot.
+    vectorizes: ClassVar[bool] = True
+    # Its one-step map F linearised at a stationary point x-bar, F'(x-bar), which `gamedsl
+    # analyze` predicts convergence from (gamedsl/analysis/linearize.py): the formula in words,
+    # the state the map acts on, and `linearization`, which builds the matrix.
+    formula: ClassVar[str | None] = None  # None: the method has no fixed one-step map
+    carries: ClassVar[str] = "x"  # "(x, m)" when the method keeps a vector between steps
 
     def init(self, engine: Engine) -> dict[str, Any]:
         """Per-run state (momentum buffers, previous fields). Tensors only, for checkpoints."""
@@ -50,8 +61,22 @@ class Solver:
     def check(self) -> None:
         """Validate relations between hyperparameters (each one's range is declared); raise SolverError."""
 
+    def linearization(self, J: torch.Tensor, blocks: list[slice], players: list[str], h: float) -> torch.Tensor | str:
+        """F'(x-bar) for plain steps sgd(lr=h), from J = v'(x-bar) (float64), the players'
+        blocks of coordinates and their names; or, where there is no fixed map, the reason.
+        By Proposition 3 the method converges locally at the rate of its spectral radius if
+        that is below 1. Methods that keep vectors between steps linearise on the whole state."""
+        return f"no linearisation known for solver {self.name}"
+
 
 SOLVERS: Registry[Solver] = Registry("solver")
+
+
+def block_matrix(rows: list[list[torch.Tensor]]) -> torch.Tensor:
+    """One matrix from a grid of blocks, like numpy's `block`: the linearisations on a state (x, m)."""
+    import torch
+
+    return torch.cat([torch.cat(row, dim=1) for row in rows], dim=0)
 
 
 def player_index(engine: Engine, name: str, default: int) -> int:

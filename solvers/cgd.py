@@ -24,7 +24,9 @@ symmetry, so that general-sum games (the non-saturating GAN) are solved exactly 
 symmetric system it builds the same Krylov space. `tol` and `max_iter` bound it; every
 step records its iterations (`cgd_iterations`) and relative residual (`cgd_residual`).
 
-At a stationary point the one-step Jacobian of CGD is I + h (I - h J_off)^-1 v'. CGD needs
+At a stationary point the one-step Jacobian of CGD is I + h (I - h J_off)^-1 v' (the
+derivative of the inverse is multiplied by v = 0 there). GMRES takes its decisions on host
+floats, so neither method runs vectorised under vmap. CGD needs
 sgd: its step size h is part of the local game, and an adaptive optimizer would rescale the
 equilibrium move coordinate by coordinate, which is what ACGD does inside the game instead.
 ACGD keeps the running mean s of v^2 and uses A = h / (sqrt(s / (1 - beta2^t)) + eps).
@@ -35,9 +37,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
-
-from solvers import vec
 from solvers.base import SOLVERS, Solver, Step
 from solvers.errors import SolverError
 from solvers.registry import param
@@ -49,6 +48,8 @@ class CGD(Solver):
     name = "cgd"
     summary = "competitive gradient descent: the Nash move of the local bilinear game (Schäfer & Anandkumar 2019)"
     players = 2  # the local game is a two-player game
+    vectorizes = False  # GMRES decides on host-side floats (its iterations, its breakdown)
+    formula = "I + h (I - h v'_off)^-1 v'  (v'_off: the players' cross blocks)"
     optimizers = ("sgd",)
     optimizer_hint = (
         "its step size lr is part of the local game it solves; use acgd with sgd(lr=...) for RMSProp-style scaling"
@@ -79,9 +80,15 @@ class CGD(Solver):
     def steps(self, engine, v, state):
         """The diagonal of A, each coordinate's step size (h for CGD), and the solver state to
         store once the step is taken (none for CGD)."""
+        import torch
+
         return [torch.full_like(t, engine.optimizer.lr) for t in v], {}
 
     def step(self, engine, state):
+        import torch
+
+        from solvers import vec
+
         ev = engine.evaluate(engine.sample(), create_graph=True)
         sizes, update = self.steps(engine, ev.v, state)
         move, iterations, residual = nash_move(engine, ev, sizes, self.tol, self.max_iter)
@@ -90,21 +97,39 @@ class CGD(Solver):
         engine.apply(vec.scale(move, 1.0 / engine.optimizer.lr))  # sgd(lr=h) then moves by exactly `move`
         return Step.of(ev, cgd_iterations=torch.tensor(float(iterations)), cgd_residual=torch.tensor(residual))
 
+    def linearization(self, J, blocks, players, h):
+        import torch
+
+        if len(blocks) != self.players:
+            return f"{self.name} is defined for two players; this game has {len(blocks)}"
+        off = J.clone()
+        for b in blocks:
+            off[b, b] = 0.0
+        eye = torch.eye(len(J), dtype=J.dtype)
+        return eye + h * torch.linalg.solve(eye - h * off, J)
+
 
 @SOLVERS.register
 @dataclass
 class ACGD(CGD):
     name = "acgd"
     summary = "adaptive CGD: RMSProp-style step sizes inside the local game (Schäfer et al. 2020)"
+    formula = None
     optimizer_hint = "its step sizes adapt inside the local game already; write optimizer = sgd(lr=...)"
     beta2: float = param(0.99, "decay of the running mean of v^2", "[0, 1)")
     eps: float = param(1e-8, "added to the root of the running mean", "(0, 1]")
 
     def init(self, engine):
+        import torch
+
+        from solvers import vec
+
         super().init(engine)
         return {"square_avg": vec.zeros_like(engine.params), "count": [torch.zeros((), dtype=torch.float64)]}
 
     def steps(self, engine, v, state):
+        from solvers import vec
+
         square_avg = [t.clone() for t in state["square_avg"]]
         vec.ema_square_(square_avg, v, self.beta2)
         count = state["count"][0] + 1.0
@@ -112,9 +137,17 @@ class ACGD(CGD):
         root = vec.root(vec.scale(square_avg, 1 / correction), self.eps)
         return vec.scale(vec.reciprocal(root), engine.optimizer.lr), {"square_avg": square_avg, "count": [count]}
 
+    def linearization(self, J, blocks, players, h):
+        return (
+            "acgd's step sizes depend on its running mean of v^2, which vanishes at a stationary point: "
+            "no fixed one-step map"
+        )
+
 
 def nash_move(engine, ev, steps, tol: float, max_iter: int):
     """The equilibrium move d of the local game with step sizes `steps` (the diagonal of A)."""
+    from solvers import vec
+
     sizes = [sum(t.numel() for t in ev.v[sl]) for sl in engine.slices]
     p, q = (0, 1) if sizes[0] <= sizes[1] else (1, 0)
     v, a = engine.split(ev.v, ev.players), engine.split(steps, ev.players)
@@ -143,6 +176,8 @@ def gmres(matrix, b, tol: float, max_iter: int, poll=lambda: None):
     floats: every process of a data-parallel run holds the same vectors, so it takes the
     same iterations. `poll` is called before each iteration (it raises to stop a step).
     """
+    from solvers import vec
+
     beta = math.sqrt(float(vec.squared_norm(b)))
     if beta == 0.0:
         return vec.zeros_like(b), 0, 0.0

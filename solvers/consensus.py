@@ -15,12 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from solvers import vec
 from solvers.base import SOLVERS, Solver, Step
 from solvers.errors import SolverError
-from solvers.per_example import parameter_names, per_example
 from solvers.registry import param
 
 
@@ -29,15 +25,20 @@ from solvers.registry import param
 class Consensus(Solver):
     name = "consensus"
     summary = "consensus optimization (Algorithm 2): v - gamma grad |v|^2/2"
+    formula = "I + h (I - gamma v'^T) v'  (Lemma 6)"
     gamma: float = param(10.0, "weight gamma of the regulariser L = |v|^2 / 2", "[0, 1e6]")
     debias: bool = param(False, "use the unbiased estimate of L (supplement Lemma 15)", per_example=True)
 
     def init(self, engine):
+        from solvers.per_example import field_of
+
         if self.debias:
-            parameter_names(engine)  # fail early, before the first step, if the game cannot do it
+            field_of(engine)  # fail early, before the first step, if the game cannot do it
         return {}
 
     def step(self, engine, state):
+        from solvers import vec
+
         batch = engine.sample()
         ev = engine.evaluate(batch, create_graph=True)
         grad_L = engine.vjp(ev, ev.v, retain=False)
@@ -49,7 +50,12 @@ class Consensus(Solver):
 
     def debiased(self, engine, batch, ev, grad_L):
         """The sums over examples run over every process's examples: B is the global batch."""
-        ex = per_example(engine, batch, parameter_names(engine))
+        import torch
+
+        from solvers import vec
+        from solvers.per_example import per_example
+
+        ex = per_example(engine, batch)
         local = [t.detach() for t in ev.local]
         if not all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(ex.mean_field, local)):
             raise SolverError(
@@ -65,3 +71,9 @@ class Consensus(Solver):
         vec.add_(out, correction, alpha=-1.0 / (b * (b - 1)))
         unbiased = b / (2 * (b - 1)) * vec.squared_norm(ev.v) - sum_sq / (2 * b * (b - 1))
         return out, unbiased
+
+    def linearization(self, J, blocks, players, h):
+        # debias changes the estimate of L, not L: it linearises the same
+        import torch
+
+        return torch.eye(len(J), dtype=J.dtype) + h * (J - self.gamma * J.T @ J)

@@ -1,4 +1,4 @@
-"""The mechanism under every solver: the vector field, its derivatives, and the steps.
+"""The eager engine: the vector field, its derivatives and the steps, by autograd on the game's tensors.
 
 A solver is an algorithm written against this small interface:
 
@@ -9,7 +9,12 @@ A solver is an algorithm written against this small interface:
     saved = engine.snapshot(); ...; engine.restore(saved)   # step from a point and come back
 
 Vectors are flat lists of tensors aligned with `engine.params` (all players' tensors in
-player order); `engine.slices[i]` is player i's part.
+player order); `engine.slices[i]` is player i's part (solvers/layout.py).
+
+This engine differentiates the game's own leaf tensors with autograd, which is the fastest
+way when nothing is compiled; `FunctionalEngine` (solvers/functional.py) computes the same
+quantities from the functional definition in solvers/field.py, for vmapped and compiled
+steps. Tests hold the two to each other and to finite differences.
 
 Data parallelism lives here too: `reduce` averages a vector across processes. `evaluate`
 reduces v before any solver sees it, and `vjp` and `jvp` reduce their results, so a solver
@@ -19,95 +24,26 @@ J-bar^T v-bar (J-bar v-bar) without knowing it runs distributed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
-from solvers import vec
+from solvers.field import Evaluation
+from solvers.layout import Layout, Reduce, Vec, identity, slices_of
 from solvers.optimizers.base import Optimizer
 from solvers.protocol import Game, utility
-
-Vec = list[torch.Tensor]
-Reduce = Callable[[Vec], Vec]
-
-
-def _identity(xs: Vec) -> Vec:
-    return xs
-
-
-@dataclass
-class Evaluation:
-    """The field of some players at the current parameters, on one batch."""
-
-    players: tuple[int, ...]
-    utilities: dict[int, torch.Tensor]  # local utilities of the evaluated players (detached)
-    v: Vec  # the field of those players, reduced across processes, detached
-    local: Vec | None = field(default=None, repr=False)  # graph-carrying local field, with create_graph
-    linear: Any = field(default=None, repr=False)  # what the engine's jvp needs, built on first use
-
-
-class Layout:
-    """Where each player's tensors sit in the flat parameter list; shared by both engines."""
-
-    slices: list[slice]
-    params: Vec
-
-    @staticmethod
-    def poll() -> None:
-        """Called by long work inside a step (GMRES); a runner may replace it with one that
-        raises `solvers.Interrupted` when a stop was requested."""
-
-    def indices(self, players: Sequence[int] | None) -> tuple[int, ...]:
-        return tuple(range(len(self.slices))) if players is None else tuple(players)
-
-    def params_of(self, players: Sequence[int]) -> Vec:
-        return [p for i in players for p in self.params[self.slices[i]]]
-
-    def split(self, vec: Vec, players: Sequence[int]) -> dict[int, Vec]:
-        """Cut a vector over `players` into each player's part."""
-        out, start = {}, 0
-        for i in players:
-            n = self.slices[i].stop - self.slices[i].start
-            out[i] = vec[start : start + n]
-            start += n
-        return out
-
-    def snapshot(self) -> Vec:
-        """A copy of the parameters, for methods that step from a point and come back (extragradient)."""
-        with torch.no_grad():
-            return [p.clone() for p in self.params]
-
-    def restore(self, saved: Vec) -> None:
-        """Put back the parameters of a `snapshot`; the optimizer state is left as it is."""
-        with torch.no_grad():
-            vec.copy_(self.params, saved)
-
-    def apply(self, direction: Vec, players: Sequence[int] | None = None) -> None:
-        """One optimizer step along `direction` for `players` (all by default)."""
-        players = self.indices(players)
-        if len(players) == len(self.slices):
-            self.optimizer.step_(self.params, direction, self.opt_state)
-            return
-        idx = [k for i in players for k in range(self.slices[i].start, self.slices[i].stop)]
-        self.optimizer.step_(
-            [self.params[k] for k in idx], direction, {key: [v[k] for k in idx] for key, v in self.opt_state.items()}
-        )
 
 
 class Engine(Layout):
     def __init__(self, game: Game, optimizer: Optimizer, reduce: Reduce | None = None, world: int = 1):
         self.game = game
         self.optimizer = optimizer
-        self.reduce = reduce or _identity
+        self.reduce = reduce or identity
         self.world = world  # processes whose batches `reduce` averages over
         self.players = list(game.players)
-        self.params: Vec = []
-        self.slices: list[slice] = []
-        for player in self.players:
-            own = list(player.params)
-            self.slices.append(slice(len(self.params), len(self.params) + len(own)))
-            self.params.extend(own)
+        groups = [list(player.params) for player in self.players]
+        self.slices = slices_of(groups)
+        self.params: Vec = [p for group in groups for p in group]
         self.opt_state = optimizer.init(self.params)
 
     # ---- indexing helpers (Layout) and sampling

@@ -17,14 +17,18 @@ With rmsprop or adam both half-steps go through the optimizer and advance its st
 Gidel et al.'s Extra-Adam (their Algorithm 4): the moments see the look-ahead field too and
 their bias corrections count half-steps; the second step starts from x again. With sgd this
 is the method itself. Every process of a data-parallel run restores the same x.
+
+Extrapolation from the past linearised: x' = x + h g, g' = v(x'), x'' = x + h g'; at
+(x-bar, 0), g' = v' (x + h g) and x'' = x + h v' x + h^2 v' g. Its characteristic equation
+mu^2 - (1 + 2 h lambda) mu + h lambda = 0, for every eigenvalue lambda of v', is the
+optimistic method's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solvers import vec
-from solvers.base import SOLVERS, Solver, Step
+from solvers.base import SOLVERS, Solver, Step, block_matrix
 
 
 @SOLVERS.register
@@ -32,6 +36,7 @@ from solvers.base import SOLVERS, Solver, Step
 class Extragradient(Solver):
     name = "extragradient"
     summary = "look ahead along v, then step with the field seen there (Korpelevich; Gidel et al. 2019)"
+    formula = "I + h v' (I + h v')"
 
     def batches_per_step(self, players):
         return 2
@@ -45,17 +50,30 @@ class Extragradient(Solver):
         engine.apply(ahead.v)
         return Step.of(ev)
 
+    def linearization(self, J, blocks, players, h):
+        # look-ahead x' = x + h v(x), step x + h v(x'): d/dx v(x') = v' (I + h v')
+        import torch
+
+        eye = torch.eye(len(J), dtype=J.dtype)
+        return eye + h * J @ (eye + h * J)
+
 
 @SOLVERS.register
 @dataclass
 class PastExtragradient(Solver):
     name = "past_extragradient"
     summary = "extragradient reusing the last look-ahead field: one evaluation per step (Popov; Gidel et al. 2019)"
+    formula = "[[I + h v', h^2 v'], [v', h v']]"
+    carries = "(x, g)"  # g: the last look-ahead field
 
     def init(self, engine):
+        from solvers import vec
+
         return {"previous": vec.zeros_like(engine.params)}  # g: the first look-ahead is x itself
 
     def step(self, engine, state):
+        from solvers import vec
+
         start = engine.snapshot()
         engine.apply(state["previous"])
         ev = engine.evaluate(engine.sample())
@@ -63,3 +81,9 @@ class PastExtragradient(Solver):
         engine.apply(ev.v)
         vec.copy_(state["previous"], ev.v)
         return Step.of(ev)
+
+    def linearization(self, J, blocks, players, h):
+        import torch
+
+        eye = torch.eye(len(J), dtype=J.dtype)
+        return block_matrix([[eye + h * J, h * h * J], [J, h * J]])

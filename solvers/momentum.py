@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solvers import vec
-from solvers.base import SOLVERS, Solver, Step
+from solvers.base import SOLVERS, Solver, Step, block_matrix
 from solvers.registry import param
 
 
@@ -20,13 +19,26 @@ from solvers.registry import param
 class Momentum(Solver):
     name = "momentum"
     summary = "heavy-ball momentum on v; negative values allowed"
+    formula = "[[I + h v', h beta I], [v', beta I]]"
+    carries = "(x, m)"
     beta: float = param(0.5, "momentum coefficient; negative values are allowed", "(-1, 1)")
 
     def init(self, engine):
+        from solvers import vec
+
         return {"buffer": vec.zeros_like(engine.params)}
 
     def step(self, engine, state):
+        from solvers import vec
+
         ev = engine.evaluate(engine.sample())
         vec.scale_add_(state["buffer"], self.beta, ev.v)
         engine.apply(state["buffer"])
         return Step.of(ev)
+
+    def linearization(self, J, blocks, players, h):
+        # m' = beta m + v(x), x' = x + h m' = x + h beta m + h v(x); at (x-bar, 0):
+        import torch
+
+        eye = torch.eye(len(J), dtype=J.dtype)
+        return block_matrix([[eye + h * J, h * self.beta * eye], [J, self.beta * eye]])

@@ -11,16 +11,17 @@ Optimism acts on the optimizer's steps, not on its input: with s_t the step the 
 takes along v_t, x <- x + 2 s_t - s_{t-1}. With sgd(lr=h) s_t = h v_t and this is the
 method above; with adam it is Daskalakis et al.'s Optimistic Adam (their Algorithm 1),
 whose moments see only the fields themselves. The first step, with s_{-1} = 0, is 2 s_0.
+
+Linearised: x' = x + 2 s_t - s, s_t = h v(x), s' = s_t, so at (x-bar, 0) s' = h v' x. The
+characteristic equation mu^2 - (1 + 2 h lambda) mu + h lambda = 0, for every eigenvalue
+lambda of v', is that of extrapolation from the past (solvers/extragradient.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from solvers import vec
-from solvers.base import SOLVERS, Solver, Step
+from solvers.base import SOLVERS, Solver, Step, block_matrix
 
 
 @SOLVERS.register
@@ -28,11 +29,19 @@ from solvers.base import SOLVERS, Solver, Step
 class Optimistic(Solver):
     name = "optimistic"
     summary = "optimistic gradient: x + 2 s_t - s_{t-1}, s the optimizer's step along v (Daskalakis et al. 2018)"
+    formula = "[[I + 2h v', -I], [h v', 0]]"
+    carries = "(x, s)"  # s: the last step
 
     def init(self, engine):
+        from solvers import vec
+
         return {"last_step": vec.zeros_like(engine.params)}
 
     def step(self, engine, state):
+        import torch
+
+        from solvers import vec
+
         start = engine.snapshot()
         ev = engine.evaluate(engine.sample())
         engine.apply(ev.v)
@@ -41,3 +50,9 @@ class Optimistic(Solver):
             vec.add_(engine.params, vec.axpy(-1.0, state["last_step"], step))  # x + s_t + (s_t - s_{t-1})
             vec.copy_(state["last_step"], step)
         return Step.of(ev)
+
+    def linearization(self, J, blocks, players, h):
+        import torch
+
+        eye = torch.eye(len(J), dtype=J.dtype)
+        return block_matrix([[eye + 2 * h * J, -eye], [h * J, torch.zeros_like(J)]])

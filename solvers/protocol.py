@@ -9,9 +9,10 @@ language, no files. Games written by hand in PyTorch satisfy it as easily as com
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
 
-import torch
+if TYPE_CHECKING:  # a protocol needs no torch to be declared (`gamedsl check` imports none)
+    import torch
 
 
 @runtime_checkable

@@ -180,6 +180,10 @@ class Registry(Generic[T]):
     def available(self) -> list[str]:
         return sorted(self._classes)
 
+    def in_order(self) -> list[str]:
+        """The names in the order they were registered: the order the package imports its modules."""
+        return list(self._classes)
+
     def cls(self, name: str) -> type[T]:
         if name not in self._classes:
             raise SolverError(f"unknown {self.family} '{name}'", _closest(name, self._classes))
@@ -202,6 +206,13 @@ class Registry(Generic[T]):
             for f in dataclasses.fields(cls)
             if f.init
         ]
+
+    def default(self, name: str, parameter: str) -> Any:
+        """The declared default of one parameter; SolverError with the choices if there is no such parameter."""
+        specs = {spec.name: spec for spec in self.describe(name)}
+        if parameter not in specs:
+            raise SolverError(f"{self.family} '{name}' has no parameter '{parameter}'", _closest(parameter, specs))
+        return specs[parameter].default
 
     def validate(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """Check parameter names, types and ranges; return them converted (ints to floats where needed)."""

@@ -1,9 +1,13 @@
 """Running a solver: the resumable `Run`, the `solve` loop, its guard and its `Result`.
 
-Every method returns the same `Result`. The loop stops at the first non-finite utility,
-gradient or parameter with a message that names the step and the player (the divergence
-guard: utilities every step, gradients and parameters on recorded steps); callbacks see
-every healthy step and may stop the run.
+Every method returns the same `Result`. The divergence guard (`Guard`) notes, with tensor
+operations only, the first step at which any player's utility, field or parameters stop
+being finite; the loop reads it on recorded steps (and checkpoints on theirs), so a step
+needs no host synchronisation, and a run that diverged stops with a message naming the
+step the fault was first seen at and the player. Callbacks may stop the run.
+
+`Run(..., compile=True)` takes each step as one compiled graph (solvers/compiled.py),
+falling back to the eager engine, with a note, where no graph can be made.
 """
 
 from __future__ import annotations
@@ -56,6 +60,54 @@ class NonFinite(Exception):
         self.step, self.player, self.what = step, player, what
 
 
+WHAT = ("utility", "gradient", "parameter")
+
+
+class Guard:
+    """The first step at which each player's utility, field (gradient) or parameters were
+    non-finite, kept as a tensor (players x 3, -1 where never) and updated with tensor
+    operations only; `check` reads it (one host synchronisation) and raises NonFinite.
+
+    A tensor's norm is non-finite when any entry is (or when it overflows, which is as
+    much a divergence), so one norm per tensor decides."""
+
+    def __init__(self, slices: list[slice], step: int, device=None):
+        self.slices = slices
+        self.first = torch.full((len(slices), len(WHAT)), -1, dtype=torch.int64, device=device)
+        self.step = torch.tensor(step, dtype=torch.int64, device=device)
+
+    def update(self, utilities: torch.Tensor, field: Vec, params: Vec) -> None:
+        note_non_finite(self.slices, self.first, self.step, utilities, field, params)
+
+    def check(self, names: list[str]) -> None:
+        first = self.first.tolist()
+        seen = [(step, i, j) for i, row in enumerate(first) for j, step in enumerate(row) if step >= 0]
+        if seen:
+            step, i, j = min(seen)
+            raise NonFinite(step, names[i], WHAT[j])
+
+
+def note_non_finite(
+    slices: list[slice], first: torch.Tensor, step: torch.Tensor, utilities: torch.Tensor, field: Vec, params: Vec
+) -> None:
+    """The guard's update after step `step + 1`, in place on its tensors: eager and compiled alike."""
+    rows = []
+    for i, sl in enumerate(slices):
+        parts = [utilities[i].reshape(1), _norms(field[sl]), _norms(params[sl])]
+        rows.append(torch.stack([~torch.isfinite(p).all() for p in parts]))
+    bad = torch.stack(rows)
+    step.add_(1)
+    first.copy_(torch.where((first < 0) & bad, step, first))
+
+
+def _norms(tensors: Vec) -> torch.Tensor:
+    if not tensors:
+        return torch.zeros(1)
+    if torch.compiler.is_compiling():
+        return torch.stack([t.norm() for t in tensors])
+    return torch.stack(torch._foreach_norm(tensors))
+
+
 class Run:
     """A solver bound to a game and an optimizer, with all the state a checkpoint needs."""
 
@@ -67,6 +119,8 @@ class Run:
         reduce: Reduce | None = None,
         world: int = 1,
         poll: Callable[[], None] | None = None,
+        compile: bool | str = False,
+        note: Callable[[str], None] = lambda text: None,
     ):
         self.game = game
         self.solver = solver
@@ -75,6 +129,22 @@ class Run:
             self.engine.poll = poll
         self.state = solver.init(self.engine)
         self.step_count = 0
+        self.guard = Guard(self.engine.slices, 0, _device(self.engine.params))
+        self.note = note
+        self.compiled = None
+        if compile:
+            self.use_compiled(compile if isinstance(compile, str) else None)
+
+    def use_compiled(self, mode: str | None = None) -> bool:
+        """Take the next steps compiled (solvers/compiled.py); False, after a note, where that
+        cannot be. `mode` is torch.compile's ("reduce-overhead" captures CUDA graphs)."""
+        from solvers.compiled import CompiledStep, NotCompilable
+
+        try:
+            self.compiled = CompiledStep(self, mode=mode)
+        except NotCompilable as exc:
+            self.note(f"steps run eagerly: {exc}")
+        return self.compiled is not None
 
     @property
     def player_names(self) -> list[str]:
@@ -85,6 +155,12 @@ class Run:
         and state only after their last poll, so an interrupted step leaves them as they were;
         the batch it drew is put back too, when the game can (`rng_state`), so that a resumed
         run draws exactly what an uninterrupted one would."""
+        if self.compiled is not None:
+            info = self.compiled.step()
+            if info is not None:
+                self.step_count += 1
+                return info
+            self.compiled = None  # it could not be compiled after all; it said why
         rewind = getattr(self.game, "rng_state", None) if self.solver.polls else None
         saved = rewind() if rewind is not None else None
         try:
@@ -93,6 +169,8 @@ class Run:
             if saved is not None:
                 self.game.set_rng_state(saved)
             raise
+        with torch.no_grad():
+            self.guard.update(torch.stack(info.utilities), info.field, self.engine.params)
         self.step_count += 1
         return info
 
@@ -104,28 +182,9 @@ class Run:
             out.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(part))) if part else torch.zeros(()))
         return out
 
-    def guard(self, info: Step) -> None:
-        """Every step: raise NonFinite naming the first player whose utility is not finite.
-
-        A non-finite gradient makes the parameters, and so the next step's utilities,
-        non-finite (NaN spreads through every layer), so this catches it at most one step
-        late for a fraction of the cost; `check_field` and `check_parameters` run on logging
-        steps and before every checkpoint."""
-        if bool(torch.isfinite(torch.stack(info.utilities)).all()):
-            return
-        for i, name in enumerate(self.player_names):
-            if not torch.isfinite(info.utilities[i]):
-                raise NonFinite(self.step_count, name, "utility")
-
-    def check_field(self, info: Step) -> None:
-        for sl, name in zip(self.engine.slices, self.player_names):
-            if not all(bool(torch.isfinite(t).all()) for t in info.field[sl]):
-                raise NonFinite(self.step_count, name, "gradient")
-
-    def check_parameters(self) -> None:
-        for sl, name in zip(self.engine.slices, self.player_names):
-            if not all(bool(torch.isfinite(p).all()) for p in self.engine.params[sl]):
-                raise NonFinite(self.step_count, name, "parameter")
+    def check(self) -> None:
+        """Raise NonFinite if any step so far produced a non-finite value (a host synchronisation)."""
+        self.guard.check(self.player_names)
 
     def scalars(self, info: Step) -> dict[str, float]:
         """Scalars of one step: utilities, |v_i|, |v|^2, L = |v|^2/2 and the solver's extras."""
@@ -163,6 +222,11 @@ class Run:
                 else:
                     self.state[key] = value
         self.step_count = int(state["step"])
+        self.guard = Guard(self.engine.slices, self.step_count, _device(self.engine.params))
+
+
+def _device(params: Vec):
+    return params[0].device if params else None
 
 
 Callback = Callable[[Run, Step], Any]
@@ -188,10 +252,8 @@ def solve(
     try:
         while run.step_count < target:
             info = run.step()
-            run.guard(info)
             if run.step_count % record_every == 0 or run.step_count == target:
-                run.check_field(info)
-                run.check_parameters()
+                run.check()
                 for key, value in run.scalars(info).items():
                     history.setdefault(key, []).append(value)
             if any(callback(run, info) for callback in callbacks):

@@ -25,9 +25,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from solvers import vec
 from solvers.base import SOLVERS, Solver, Step
 from solvers.registry import param
 
@@ -39,10 +36,15 @@ ALIGN_EPS = 0.1  # Balduzzi et al.'s epsilon in the sign rule
 class SGA(Solver):
     name = "sga"
     summary = "symplectic gradient adjustment: v + lambda A v, A = (v' - v'^T)/2 (Balduzzi et al. 2018)"
+    formula = "I + h (I + lambda A) v', A = (v' - v'^T) / 2"
     lam: float = param(1.0, "lambda, the weight of the adjustment A v", "[0, 1e6]")
     align: bool = param(False, "multiply lambda by the paper's sign-alignment rule")
 
     def step(self, engine, state):
+        import torch
+
+        from solvers import vec
+
         ev = engine.evaluate(engine.sample(), create_graph=True)
         jv = engine.jvp(ev, ev.v)
         jtv = engine.vjp(ev, ev.v, retain=False)  # the last product: the graph may go
@@ -56,3 +58,11 @@ class SGA(Solver):
             extras["sga_sign"] = sign
         engine.apply(vec.axpy(lam, av, ev.v))
         return Step.of(ev, **extras)
+
+    def linearization(self, J, blocks, players, h):
+        # the sign rule is +1 near x-bar (its product is of fourth order in x - x-bar): align linearises the same
+        import torch
+
+        eye = torch.eye(len(J), dtype=J.dtype)
+        A = (J - J.T) / 2
+        return eye + h * (eye + self.lam * A) @ J

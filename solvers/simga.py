@@ -16,8 +16,14 @@ from solvers.base import SOLVERS, Solver, Step
 class SimGA(Solver):
     name = "simga"
     summary = "simultaneous gradient ascent (Algorithm 1)"
+    formula = "I + h v'"  # eq. (9)
 
     def step(self, engine, state):
         ev = engine.evaluate(engine.sample())
         engine.apply(ev.v)
         return Step.of(ev)
+
+    def linearization(self, J, blocks, players, h):
+        import torch
+
+        return torch.eye(len(J), dtype=J.dtype) + h * J

@@ -4,6 +4,7 @@ Eagerly these are `torch._foreach_*` kernels: one call for all of a player's ten
 `torch.optim` does. Under torch.func transforms (vectorised sweeps vmap whole solver
 steps) foreach kernels have no batching rules, so the same functions fall back to one op
 per tensor; coefficients may then be tensors (one hyperparameter per configuration).
+Compiled steps take the per-tensor form too: inductor fuses it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ _wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
 def is_eager(xs: Vec, *scalars: Scalar) -> bool:
+    """Whether the foreach kernels apply: plain tensors, plain coefficients, and not being
+    traced by torch.compile (which fuses the per-tensor form itself)."""
+    if torch.compiler.is_compiling():
+        return False
     return bool(xs) and not _wrapped(xs[0]) and not any(isinstance(s, torch.Tensor) for s in scalars)
 
 

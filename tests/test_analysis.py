@@ -19,7 +19,8 @@ import solvers
 from gamedsl.analysis import limits, linearize
 from gamedsl.analysis.analyze import Options, analyze, verify
 from gamedsl.analysis.nash import NON_STRICT, NOT_NASH, STRICT
-from gamedsl.analysis.verify import flat, set_flat, torch_game
+from gamedsl.analysis.verify import torch_game
+from solvers.field import GameField
 from gamedsl.errors import ExitCode, LimitError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,13 +181,13 @@ def step_jacobian(spec, point, solver: str, params: dict, h: float, eps: float =
 
     def step(z: np.ndarray) -> np.ndarray:
         run = new_run()
-        set_flat(game, z[:n])
+        GameField(game).load(z[:n])
         start = n
         for t in memory(run):
             t.copy_(torch.as_tensor(z[start : start + t.numel()], dtype=torch.float64).reshape(t.shape))
             start += t.numel()
         run.step()
-        return np.concatenate([flat(game).numpy(), *(t.reshape(-1).numpy() for t in memory(run))])
+        return np.concatenate([GameField(game).x().numpy(), *(t.reshape(-1).numpy() for t in memory(run))])
 
     center = np.concatenate([point, np.zeros(state_dim - n)])
     columns = []
@@ -197,7 +198,14 @@ def step_jacobian(spec, point, solver: str, params: dict, h: float, eps: float =
     return np.stack(columns, axis=1)
 
 
-NO_MAP = {"acgd"}  # adaptive step sizes: no fixed one-step map, and the report says so
+NO_MAP = {name for name in solvers.available() if solvers.SOLVERS.cls(name).formula is None}  # declared without one
+
+
+def test_acgd_declares_no_fixed_map_and_says_why():
+    """ACGD's step sizes follow its running mean of v^2, which vanishes at a stationary point."""
+    assert "acgd" in NO_MAP and NO_MAP < set(solvers.available())
+    lin = linearize.linearize("acgd", np.eye(2), [slice(0, 1), slice(1, 2)], ["A", "B"], 0.1, {})
+    assert not lin.known and "no fixed one-step map" in lin.note and lin.formula == "—"
 
 
 @pytest.mark.parametrize("name", ANALYSABLE)
@@ -206,7 +214,7 @@ def test_every_linearisation_is_the_jacobian_of_the_real_step(name):
     for p in a.points:
         for lin in p.linearizations:
             if lin.solver in NO_MAP:
-                assert not lin.known and "no fixed one-step map" in lin.note
+                assert not lin.known and lin.note  # the report says why
                 continue
             assert lin.known, lin.note
             numeric = step_jacobian(a.spec, p.point.x, lin.solver, lin.params, a.settings.h)
@@ -389,8 +397,8 @@ def test_cli_verify_exit_codes(cli, monkeypatch):
     assert result.code == 0, result.stdout + result.stderr
     assert "agree" in result.stdout and "DISAGREE" not in result.stdout
     # a wrong linearisation must be caught by --verify
-    formula, state, _ = linearize.REGISTRY["simga"]
-    monkeypatch.setitem(linearize.REGISTRY, "simga", (formula, state, lambda c: np.eye(c.n) - c.h * c.J))
+    wrong = lambda self, J, blocks, players, h: torch.eye(len(J), dtype=J.dtype) - h * J  # noqa: E731
+    monkeypatch.setattr(solvers.SOLVERS.cls("simga"), "linearization", wrong)
     result = cli("analyze", "games/not_nash.game", "--verify", "--steps", "300")
     assert result.code == ExitCode.FAILURE, result.stdout
     known = sum(1 for name in solvers.available() if name not in NO_MAP)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+import solvers
+
 
 def test_solve_writes_the_run_directory(cli, tmp_path):
     out = tmp_path / "run"
@@ -83,7 +85,8 @@ def test_invalid_game_file_exits_3(cli, tmp_path):
 def test_solvers_lists_every_method_with_defaults(cli):
     result = cli("solvers", "--json")
     data = json.loads(result.stdout)
-    assert {"simga", "altga", "momentum", "consensus", "smoothing"} <= set(data["solver"])
+    assert set(data["solver"]) == set(solvers.available())
+    assert set(data["optimizer"]) == set(solvers.optimizers.available())
     assert data["solver"]["consensus"]["parameters"]["gamma"]["default"] == 10.0
     assert data["optimizer"]["rmsprop"]["parameters"]["alpha"]["default"] == 0.99
 

@@ -25,7 +25,7 @@ from gamedsl.compile.torch_program import fold
 from gamedsl.errors import ExitCode, OutOfReach
 from gamedsl.semantics import ir
 from gamedsl.semantics.checker import RESERVED
-from gamedsl.spectrum.field import FlatField
+from solvers.field import GameField
 from gamedsl.training.session import save_params
 
 # ---- networks applied to constants ----------------------------------------------------------------
@@ -210,8 +210,8 @@ def test_any_valid_name_compiles_and_solves(kind, tmp_path):
     batch = game.sample()
     engine = solvers.Run(game, solvers.get("simga"), solvers.optimizers.get("sgd", lr=1.0)).engine
     autograd_v = torch.cat([t.reshape(-1) for t in engine.evaluate(batch).v])
-    field = FlatField(game)
-    torch.testing.assert_close(field(field.flat(), batch), autograd_v, rtol=1e-12, atol=1e-12)
+    field = GameField(game)
+    torch.testing.assert_close(field(field.x(), batch), autograd_v, rtol=1e-12, atol=1e-12)
 
     # state dicts load back into a differently seeded game; params/NAME.pt carry the user's names
     other = TorchGame(spec, batch=4, seed=1, dtype="float64")

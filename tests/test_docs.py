@@ -172,3 +172,65 @@ def test_every_registered_name_is_documented():
     missing += [f"exit code {int(code)}" for code in ExitCode if f"| {int(code)} |" not in text]
     missing += [f"reserved word {word}" for word in RESERVED if not re.search(rf"(?<![\w`]){word}(?![\w`])", text)]
     assert not missing, "docs/language.md does not mention: " + "; ".join(missing)
+
+
+# ---- the solver guide: one row per registered method, its defaults and capabilities as declared --------
+
+
+def _table_rows(text: str, header: str) -> dict[str, list[str]]:
+    """The rows of the markdown table whose header row starts with `| header |`, by their first cell's name."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header} |"))
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = cells
+    return rows
+
+
+def _defaults(cell: str) -> dict[str, str]:
+    """The `name=value` pairs of a table cell, the first of each name: "`gamma=10`, `debias=false`"."""
+    pairs = {}
+    for name, value in re.findall(r"`(\w+)=([^`]*)`", cell):
+        pairs.setdefault(name, value)
+    return pairs
+
+
+def _undocumented(specs, cell: str) -> list[str]:
+    """The parameters whose declared default the cell does not give (numbers compared as numbers)."""
+    given = _defaults(cell)
+    wrong = []
+    for spec in specs:
+        text = given.get(spec.name)
+        if spec.type is bool:
+            ok = text == ("true" if spec.default else "false")
+        elif spec.type is str:
+            ok = text is not None and text.strip('"') == spec.default
+        else:
+            ok = text is not None and float(text) == spec.default
+        if not ok:
+            wrong.append(f"{spec.name}={spec.default!r} (it says {text!r})")
+    return wrong
+
+
+def test_the_solver_guide_lists_every_method_with_its_declared_defaults_and_capabilities():
+    import solvers
+
+    text = (ROOT / "docs" / "solvers.md").read_text(encoding="utf-8")
+    rows = _table_rows(text, "solver")
+    header = [c.strip() for c in text.split("\n| solver |", 1)[1].split("\n", 1)[0].strip("|").split("|")]
+    vectorised = ["solver", *header].index("vectorised sweeps")
+    for name in solvers.available():
+        assert name in rows, f"docs/solvers.md: no summary row for solver {name}"
+        assert re.search(rf"^### {name} — ", text, re.M), f"docs/solvers.md: no section for solver {name}"
+        row = rows[name]
+        assert row[vectorised].startswith("yes") == solvers.SOLVERS.cls(name).vectorizes, f"{name}: vectorised sweeps"
+        missing = _undocumented(solvers.describe(name), row[3])
+        assert not missing, f"docs/solvers.md: the {name} row does not give {', '.join(missing)}"
+    optimizers = _table_rows(text, "optimizer")
+    for name in solvers.optimizers.available():
+        assert name in optimizers, f"docs/solvers.md: no row for optimizer {name}"
+        missing = _undocumented(solvers.optimizers.OPTIMIZERS.describe(name), optimizers[name][2])
+        assert not missing, f"docs/solvers.md: the {name} row does not give {', '.join(missing)}"

@@ -25,6 +25,7 @@ from gamedsl.compile.torch_game import TorchGame
 from gamedsl.data import images
 from gamedsl.data.images import write_cifar10
 from gamedsl.nets import dcgan
+from solvers.field import Field
 from solvers.functional import FunctionalEngine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,12 +154,14 @@ def test_functional_engine_agrees_on_a_constant_field():
     """The vmapped sweeps' engine (torch.func) against the autograd engine on the same game."""
     game, params, jacobian = linear_game()
 
-    def utility(ps, batch, player):
+    def utilities(ps, batch, player=None):
         a, b, c = ps
-        return a + b if player == 0 else -c * c + a * c
+        both = [a + b, -c * c + a * c]
+        return both if player is None else both[player]
 
     optimizer = solvers.optimizers.get("sgd", lr=1.0)
-    engine = FunctionalEngine(utility, [slice(0, 2), slice(2, 3)], [p.detach() for p in params], optimizer, {}, [None])
+    field = Field(utilities, [slice(0, 2), slice(2, 3)])
+    engine = FunctionalEngine(field, [p.detach() for p in params], optimizer, {}, [None])
     ev = engine.evaluate(None, create_graph=True)
     u = [torch.tensor(x, dtype=torch.float64) for x in (0.3, -0.7, 1.1)]
     torch.testing.assert_close(torch.stack(engine.jvp(ev, u)), jacobian @ torch.stack(u))

@@ -221,8 +221,8 @@ def test_plot_refuses_a_run_without_snapshots(cli, tmp_path):
     assert result.code == 5 and "has no snapshots" in result.stderr
 
 
-def test_plot_refuses_a_game_that_is_not_a_2d_mixture(cli, tmp_path):
+def test_plot_refuses_a_game_whose_samples_are_not_2d_points(cli, tmp_path):
     out = tmp_path / "r"
     assert cli("solve", "games/bilinear.game", "--steps", "2", "-q", "--out", out).code == 0
     result = cli("plot", out)
-    assert result.code == 2 and "draws 2-D mixtures" in result.stderr
+    assert result.code == 2 and "draws games whose samples are 2-D points" in result.stderr

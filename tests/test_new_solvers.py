@@ -12,16 +12,13 @@ import torch
 
 import gamedsl
 import solvers
-from gamedsl.analysis.verify import flat as flat_params
+from solvers.field import GameField
 from gamedsl.analysis.verify import torch_game
 from tests.conftest import ROOT
 from tests.test_solvers import RandomGame, bilinear, flat, one_step
 
 
 pytestmark = pytest.mark.usefixtures("float64_default")  # closed forms and second implementations in float64
-
-
-NEW = ["extragradient", "past_extragradient", "optimistic", "sga", "cgd"]
 
 
 def sgd(h):
@@ -50,6 +47,7 @@ def test_jvp_blocks_match_the_dense_jacobian_in_both_engines():
     """engine.jvp(ev, u, of, wrt) = (d v_of / d x_wrt) u, eagerly (double-vjp trick) and with torch.func."""
     from torch.func import functional_call
 
+    from solvers.field import Field
     from solvers.functional import FunctionalEngine
 
     game = RandomGame(0)
@@ -58,10 +56,12 @@ def test_jvp_blocks_match_the_dense_jacobian_in_both_engines():
     eager = solvers.Engine(game, sgd(0.1))
     ev = eager.evaluate(batch, create_graph=True)
 
-    def utility(params, b, i):
-        return functional_call(game, {"a": params[0], "b": params[1]}, (b,))[i]
+    def utilities(params, b, i=None):
+        us = functional_call(game, {"a": params[0], "b": params[1]}, (b,))
+        return us if i is None else us[i]
 
-    functional = FunctionalEngine(utility, eager.slices, [p.detach() for p in eager.params], sgd(0.1), {}, [])
+    field = Field(utilities, eager.slices)
+    functional = FunctionalEngine(field, [p.detach() for p in eager.params], sgd(0.1), {}, [])
     fev = functional.evaluate(batch, create_graph=True)
     rows = {0: slice(0, 3), 1: slice(3, 5)}
     u = [torch.randn(3), torch.randn(2)]
@@ -151,7 +151,7 @@ def dirac_rates() -> dict[str, float]:
     }
 
 
-@pytest.mark.parametrize("method", NEW)
+@pytest.mark.parametrize("method", sorted(dirac_rates()))
 def test_every_new_method_converges_on_the_dirac_gan(method):
     """games/dirac_gan.game from (1, 1), h = 0.2, 500 steps (the authors' demo). Converging
     means: after 500 steps |x| is below 15 % of its start, and over the last 100 steps it
@@ -159,11 +159,11 @@ def test_every_new_method_converges_on_the_dirac_gan(method):
     spec = gamedsl.load(ROOT / "games/dirac_gan.game")
     game = torch_game(spec)
     run = solvers.Run(game, solvers.get(method), sgd(0.2))
-    start = float(flat_params(game).norm())
+    start = float(GameField(game).x().norm())
     norms = []
     for _ in range(500):
         run.step()
-        norms.append(float(flat_params(game).norm()))
+        norms.append(float(GameField(game).x().norm()))
     rho = dirac_rates()[method]
     assert rho < 1
     assert norms[-1] < 0.15 * start, norms[-1]
@@ -343,8 +343,8 @@ def test_optimistic_with_adam_is_optimistic_adam():
         torch.testing.assert_close(flat(game), x, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", NEW + ["acgd"])
-def test_new_methods_return_the_result_type_and_resume_exactly(method):
+@pytest.mark.parametrize("method", solvers.available())
+def test_every_method_returns_the_result_type_and_resumes_exactly(method):
     """Same Result as every solver; a checkpoint taken mid-run resumes bit for bit."""
     result = solvers.solve(RandomGame(2), solvers.get(method), sgd(1e-3), 4)
     assert isinstance(result, solvers.Result) and result.steps == 4 and result.status == "finished"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import solvers
 from gamedsl.sweep.grid import expand, parse_seeds, split_top_level
 
 COMMON = ["--steps", "6", "--set", "batch=32", "--set", "dtype=float64", "--set", "log_every=2", "--set", "image_every=3"]
@@ -17,24 +18,24 @@ def _params(run_dir):
     return {p.name: torch.load(p, weights_only=True) for p in sorted((run_dir / "params").glob("*.pt"))}
 
 
-@pytest.mark.parametrize(
-    "solver, grid, fixed",
-    [
-        ("consensus", ["--set", "solver.gamma=1,10", "--set", "optimizer.lr=1e-4,3e-4"], []),
-        ("altga", ["--set", "optimizer.lr=1e-4,3e-4"], []),
-        ("momentum", ["--set", "solver.beta=-0.5,0.5"], []),
-        ("extragradient", ["--set", "optimizer.lr=1e-4,3e-4"], []),
-        ("past_extragradient", ["--set", "optimizer.beta1=0.5,0.9"], ["--set", "optimizer=adam(lr=1e-3)"]),
-        ("optimistic", ["--set", "optimizer.lr=1e-4,3e-4"], []),
-        ("sga", ["--set", "solver.lam=0.5,2"], ["--set", "solver.align=true"]),
-    ],
-)
-def test_vectorised_configurations_equal_their_sequential_twins(cli, tmp_path, solver, grid, fixed):
+LR_GRID = (["--set", "optimizer.lr=1e-4,3e-4"], [])
+GRIDS = {  # solver -> (a grid over what its step depends on, fixed settings); the others: LR_GRID
+    "consensus": (["--set", "solver.gamma=1,10", "--set", "optimizer.lr=1e-4,3e-4"], []),
+    "momentum": (["--set", "solver.beta=-0.5,0.5"], []),
+    "past_extragradient": (["--set", "optimizer.beta1=0.5,0.9"], ["--set", "optimizer=adam(lr=1e-3)"]),
+    "sga": (["--set", "solver.lam=0.5,2"], ["--set", "solver.align=true"]),
+}
+VECTORISED = [name for name in solvers.available() if solvers.SOLVERS.cls(name).vectorizes]
+
+
+@pytest.mark.parametrize("solver", VECTORISED)
+def test_vectorised_configurations_equal_their_sequential_twins(cli, tmp_path, solver):
+    grid, fixed = GRIDS.get(solver, LR_GRID)
     sweep = cli("sweep", "games/mog.game", "--solver", solver, *grid, *fixed, "--seeds", "0-1", *COMMON, "--out", tmp_path / "s", "-q")
     assert sweep.code == 0, sweep.stderr
     assert "vectorised in one process" in sweep.stderr
     rows = list(csv.DictReader(open(tmp_path / "s" / "sweep.csv")))
-    assert len(rows) == (8 if solver == "consensus" else 4)
+    assert len(rows) == 2 ** grid.count("--set") * 2  # two values per setting, two seeds
     for folder in (tmp_path / "s").iterdir():
         if not folder.is_dir():
             continue
@@ -67,6 +68,24 @@ def test_structural_differences_fall_back_to_processes(cli, tmp_path):
     assert "as processes" in result.stderr and "differ in 'solver'" in result.stderr
     refused = cli("sweep", "games/bilinear.game", "--set", "solver=simga,consensus", "--mode", "vectorized", "--out", tmp_path / "x")
     assert refused.code == 2 and "cannot run vectorised" in refused.stderr
+
+
+@pytest.mark.parametrize("solver", [name for name in solvers.available() if name not in VECTORISED] + ["debiased"])
+def test_methods_without_a_vectorised_step_are_refused(cli, tmp_path, solver):
+    """What a method declares (`vectorizes`, a per-example parameter set to true) decides: GMRES's
+    host-side decisions (cgd, acgd) and debiased consensus's per-example fields are not vmapped."""
+    flags = ["--solver", "consensus", "--set", "solver.debias=true"] if solver == "debiased" else ["--solver", solver]
+    grid = ["--set", "optimizer.lr=0.05,0.1", "--steps", "2", "--out", tmp_path]
+    refused = cli("sweep", "games/bilinear.game", *flags, *grid, "--mode", "vectorized")
+    assert refused.code == 2 and f"solver '{flags[1]}' has no vectorised form" in refused.stderr, refused.stderr
+
+
+def test_the_declaration_decides_what_runs_vectorised(cli, tmp_path, monkeypatch):
+    """No list beside the methods: a method that declares `vectorizes = False` is refused at once."""
+    grid = ["--set", "optimizer.lr=0.05,0.1", "--steps", "2", "--mode", "vectorized"]
+    monkeypatch.setattr(solvers.SOLVERS.cls("simga"), "vectorizes", False)
+    refused = cli("sweep", "games/bilinear.game", "--solver", "simga", *grid, "--out", tmp_path / "a")
+    assert refused.code == 2 and "solver 'simga' has no vectorised form" in refused.stderr, refused.stderr
 
 
 def test_grid_expansion():

@@ -18,7 +18,7 @@ import gamedsl
 from gamedsl.analysis.field import Field
 from gamedsl.analysis.verify import torch_game, torch_v_and_J
 from gamedsl.compile import sympy_game
-from gamedsl.compile.sympy_game import SYMBOLIC_NETWORKS, SYMPY_FUNCTIONS, compile_game, number, power
+from gamedsl.compile.sympy_game import SYMPY_FUNCTIONS, compile_game, number, power
 from gamedsl.errors import ExitCode, LimitError, OutOfReach
 from gamedsl.library.functions import FUNCTIONS
 from gamedsl.library.networks import BUILDERS
@@ -42,8 +42,31 @@ def test_every_builtin_function_has_a_sympy_form():
     assert set(SYMPY_FUNCTIONS) == set(FUNCTIONS)
 
 
-def test_every_symbolic_builder_has_a_sympy_form():
-    assert {n for n, b in BUILDERS.items() if b.symbolic} == set(SYMBOLIC_NETWORKS)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("name", [name for name, builder in BUILDERS.items() if builder.symbolic is not None])
+def test_every_symbolic_form_is_its_torch_modules_map(name, bias):
+    """A builder's sympy form (library/networks.py) against its nn.Module: the same tensors in
+    parameters() order, and the same outputs at random weights and inputs."""
+    import torch
+
+    builder = BUILDERS[name]
+    args = {a.name: a.default for a in builder.signature.args} | {"io": ((3,), (2,)), "bias": bias}
+    module = builder.module(args).double()
+    tensors = builder.symbolic.tensors(args)
+    assert [(n, tuple(p.shape)) for n, p in module.named_parameters()] == [(n, tuple(s)) for n, s in tensors]
+    rng = np.random.default_rng(0)
+    values = {n: rng.normal(size=s) for n, s in tensors}
+    x = rng.normal(size=3)
+    symbols = {n: list(sp.symbols(f"{n}_0:{int(np.prod(s))}")) for n, s in tensors}
+    inputs = list(sp.symbols("x_0:3"))
+    outputs = builder.symbolic.apply(args, symbols, inputs)
+    at = {sym: float(v) for n in tensors for sym, v in zip(symbols[n[0]], values[n[0]].reshape(-1))}
+    at |= dict(zip(inputs, x.tolist()))
+    with torch.no_grad():
+        for n, p in module.named_parameters():
+            p.copy_(torch.from_numpy(values[n]))
+        expected = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose([float(o.subs(at)) for o in outputs], expected, rtol=1e-12)
 
 
 def test_the_catalog_has_games_in_reach_and_out_of_it():

@@ -123,8 +123,7 @@ def resolve_settings(spec: CheckedGame, options: Options) -> Settings:
     gamma = options.gamma if options.gamma is not None else file_params.get("gamma")
     beta = options.beta if options.beta is not None else file_params.get("beta")
     per_solver: dict[str, dict[str, Any]] = {}
-    known = [name for name in linearize.REGISTRY if name in solvers.available()]
-    for name in known + [name for name in solvers.available() if name not in known]:
+    for name in solvers.SOLVERS.in_order():  # the order of every report: the paper's methods first
         params = {}
         for spec_ in solvers.describe(name):
             value = spec_.default
@@ -136,16 +135,17 @@ def resolve_settings(spec: CheckedGame, options: Options) -> Settings:
                 value = float(beta)
             params[spec_.name] = value
         per_solver[name] = params
-    consensus_gamma = per_solver.get("consensus", {}).get("gamma", gamma if gamma is not None else 10.0)
-    momentum_beta = per_solver.get("momentum", {}).get("beta", beta if beta is not None else 0.5)
+    consensus_gamma = per_solver["consensus"]["gamma"]  # the flag's, else the file's, else the declared default
+    momentum_beta = per_solver["momentum"]["beta"]
     return Settings(float(h), float(consensus_gamma), float(momentum_beta), opt, config.solver, per_solver, notes)
 
 
 def initial_point(spec: CheckedGame, seed: int) -> np.ndarray | None:
     """Where `gamedsl solve` starts: a natural first guess for the numerical search."""
-    from gamedsl.analysis.verify import flat, torch_game
+    from gamedsl.analysis.verify import torch_game
+    from solvers.field import GameField
 
-    return flat(torch_game(spec, seed)).numpy()
+    return GameField(torch_game(spec, seed)).x().numpy()
 
 
 def analyze(spec: CheckedGame, options: Options | None = None) -> Analysis:

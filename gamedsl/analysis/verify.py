@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 import solvers
+from solvers.field import GameField
 from gamedsl.analysis.linearize import CONVERGES, DIVERGES, MARGINAL, Linearization
 from gamedsl.compile.torch_game import TorchGame
 from gamedsl.errors import GameError
@@ -64,60 +65,12 @@ def torch_game(spec: CheckedGame, seed: int = 0, batch: int = 2) -> TorchGame:
     return TorchGame(spec, batch=batch, seed=seed, device="cpu", dtype="float64")
 
 
-def player_tensors(game: TorchGame) -> list[list[torch.nn.Parameter]]:
-    return [list(p.params) for p in game.players]
-
-
-def flat(game: TorchGame) -> torch.Tensor:
-    return torch.cat([t.detach().reshape(-1) for ts in player_tensors(game) for t in ts])
-
-
-def set_flat(game: TorchGame, x) -> None:
-    x = torch.as_tensor(np.asarray(x, dtype=float), dtype=game.dtype)
-    start = 0
-    with torch.no_grad():
-        for ts in player_tensors(game):
-            for t in ts:
-                t.copy_(x[start : start + t.numel()].reshape(t.shape))
-                start += t.numel()
-
-
-def torch_field(game: TorchGame, batch: dict) -> Callable[[torch.Tensor], torch.Tensor]:
-    """v as a differentiable function of the flattened parameters (engine order), on `batch`.
-
-    For torch.autograd.functional.jacobian: v'(x) = jacobian(torch_field(game, batch), x).
-    """
-    from torch.func import functional_call
-
-    by_id = {id(p): name for name, p in game.named_parameters()}
-    layout = [[(by_id[id(t)], t.shape, t.numel()) for t in ts] for ts in player_tensors(game)]
-
-    def field(x: torch.Tensor) -> torch.Tensor:
-        params, own, start = {}, [], 0
-        for tensors in layout:
-            mine = []
-            for name, shape, size in tensors:
-                params[name] = x[start : start + size].reshape(shape)
-                mine.append(params[name])
-                start += size
-            own.append(mine)
-        utilities = functional_call(game, params, (batch,))
-        parts = []
-        for u, mine in zip(utilities, own):
-            grads = torch.autograd.grad(u, mine, create_graph=True, allow_unused=True)
-            parts.extend((torch.zeros_like(t) if g is None else g).reshape(-1) for t, g in zip(mine, grads))
-        return torch.cat(parts)
-
-    return field
-
-
 def torch_v_and_J(game: TorchGame, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """v(x) and v'(x) of the compiled game on one batch, from the field's one definition."""
+    field = GameField(game)
     batch = game.sample()
-    fn = torch_field(game, batch)
-    point = torch.as_tensor(np.asarray(x, dtype=float), dtype=torch.float64).requires_grad_(True)
-    v = fn(point).detach().numpy()
-    J = torch.autograd.functional.jacobian(fn, point.detach()).numpy()
-    return v, J
+    point = torch.as_tensor(np.asarray(x, dtype=float), dtype=torch.float64)
+    return field(point, batch).detach().numpy(), field.dense(point, [batch]).numpy()
 
 
 @dataclass
@@ -167,14 +120,15 @@ def observe(
     rng = np.random.default_rng(seed)
     direction = rng.normal(size=center.numel())
     direction /= np.linalg.norm(direction) or 1.0
-    set_flat(game, center.numpy() + size * direction)
-    start = _distance(run, game, center)
+    field = GameField(game)
+    field.load(center.numpy() + size * direction)
+    start = _distance(run, field, center)
     logs = [math.log(start)]  # log distance of the unscaled run: the running sum of the log growth
     status, k, previous, settled = "", 0, None, 0
     try:
         for k in range(1, steps + 1):
             run.step()
-            d = _distance(run, game, center)
+            d = _distance(run, field, center)
             if not math.isfinite(d) or d > HIGH * scale:  # one step beyond the linear regime
                 status = "diverged"
                 break
@@ -182,7 +136,7 @@ def observe(
                 status = "converged"
                 break
             logs.append(logs[-1] + math.log(d / size))
-            _rescale(run, game, center, size / d)
+            _rescale(run, field, center, size / d)
             if k >= MIN_STEPS and k % CHECK_EVERY == 0:  # stop once the fitted rate has settled
                 slope = _slope(logs)[0]
                 if previous is not None and abs(slope - previous) <= SETTLED * abs(slope) + 1e-6:
@@ -211,16 +165,16 @@ def _memory(run: solvers.Run) -> list[torch.Tensor]:
     return [t for value in run.state.values() if isinstance(value, list) for t in value]
 
 
-def _distance(run: solvers.Run, game: TorchGame, center: torch.Tensor) -> float:
+def _distance(run: solvers.Run, field: GameField, center: torch.Tensor) -> float:
     """|(x - x-bar, memory)|: the size of the deviation of the whole state F' acts on."""
-    squares = float((flat(game) - center).square().sum()) + sum(float(t.square().sum()) for t in _memory(run))
+    squares = float((field.x() - center).square().sum()) + sum(float(t.square().sum()) for t in _memory(run))
     return math.sqrt(squares)
 
 
-def _rescale(run: solvers.Run, game: TorchGame, center: torch.Tensor, factor: float) -> None:
+def _rescale(run: solvers.Run, field: GameField, center: torch.Tensor, factor: float) -> None:
     """Scale the whole deviation from (x-bar, 0) by `factor`: F' is linear, so the direction,
     and with it every later step's growth, is unchanged."""
-    set_flat(game, (center + factor * (flat(game) - center)).numpy())
+    field.load(center + factor * (field.x() - center))
     with torch.no_grad():
         for t in _memory(run):
             t.mul_(factor)

@@ -9,10 +9,12 @@ from typing import Annotated, Optional
 import typer
 
 import gamedsl
+import solvers
 from gamedsl.cli.output import err, out
 from gamedsl.errors import ExitCode, GameError
 
 MAX_VERIFY_STEPS = 1_000_000  # per verification run: a typo cannot start a run of days
+GAMMA, BETA = solvers.default("consensus", "gamma"), solvers.default("momentum", "beta")  # the flags' defaults
 
 
 def analyze(
@@ -24,11 +26,12 @@ def analyze(
     gamma: Annotated[
         Optional[float],
         typer.Option(
-            "--gamma", help="Weight gamma for consensus and smoothing. Default: the game's solver.gamma, else 10."
+            "--gamma",
+            help=f"Weight gamma for consensus and smoothing. Default: the game's solver.gamma, else {GAMMA:g}.",
         ),
     ] = None,
     beta: Annotated[
-        Optional[float], typer.Option("--beta", help="Momentum beta. Default: the game's solver.beta, else 0.5.")
+        Optional[float], typer.Option("--beta", help=f"Momentum beta. Default: the game's solver.beta, else {BETA:g}.")
     ] = None,
     verify: Annotated[
         bool,

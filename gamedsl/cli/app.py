@@ -8,6 +8,7 @@ traceback means a bug in gamedsl.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -19,21 +20,29 @@ if TYPE_CHECKING:
     import typer
 
 
-def build() -> "typer.Typer":
-    """The command-line application. Built on demand, after the signal handlers are in place,
-    because importing the commands takes a moment that a Ctrl-C may interrupt."""
+COMMANDS = {  # name -> the module and function that implement it, imported only when needed
+    "check": ("gamedsl.cli.check", "check"),
+    "solve": ("gamedsl.cli.solve", "solve"),
+    "solvers": ("gamedsl.cli.solvers_list", "list_solvers"),
+    "spectrum": ("gamedsl.cli.spectrum", "spectrum"),
+    "plot": ("gamedsl.cli.plot", "plot"),
+    "sweep": ("gamedsl.cli.sweep", "sweep"),
+    "sample": ("gamedsl.cli.sample", "sample"),
+    "analyze": ("gamedsl.cli.analyze", "analyze"),
+}
+
+
+def build(args: list[str] | None = None) -> "typer.Typer":
+    """The command-line application for the arguments `args`. Built on demand, after the signal
+    handlers are in place, because importing the commands takes a moment that a Ctrl-C may
+    interrupt. When `args` name a command, only that command is imported and registered
+    (typer reads the signature of every registered command at each call, and `gamedsl check`
+    is meant to start at once); the overall help and an unknown command get them all."""
     import typer
 
-    from gamedsl.cli import analyze as analyze_cmd
-    from gamedsl.cli import check as check_cmd
-    from gamedsl.cli import plot as plot_cmd
     from gamedsl.cli import root
-    from gamedsl.cli import sample as sample_cmd
-    from gamedsl.cli import solve as solve_cmd
-    from gamedsl.cli import solvers_list
-    from gamedsl.cli import spectrum as spectrum_cmd
-    from gamedsl.cli import sweep as sweep_cmd
 
+    named = next((arg for arg in args or [] if not arg.startswith("-")), None)
     app = typer.Typer(
         name="gamedsl",
         no_args_is_help=True,
@@ -42,21 +51,16 @@ def build() -> "typer.Typer":
         rich_markup_mode="markdown",
     )
     app.callback()(root.root)
-    app.command("check")(check_cmd.check)
-    app.command("solve")(solve_cmd.solve)
-    app.command("solvers")(solvers_list.list_solvers)
-    app.command("spectrum")(spectrum_cmd.spectrum)
-    app.command("plot")(plot_cmd.plot)
-    app.command("sweep")(sweep_cmd.sweep)
-    app.command("sample")(sample_cmd.sample)
-    app.command("analyze")(analyze_cmd.analyze)
+    for name in [named] if named in COMMANDS else COMMANDS:
+        module, function = COMMANDS[name]
+        app.command(name)(getattr(importlib.import_module(module), function))
     return app
 
 
 def main() -> None:
     stopping.install()  # first thing: a signal during start-up is one line and exit 130
     try:
-        build()(standalone_mode=True)
+        build(sys.argv[1:])(standalone_mode=True)
     except GameError as exc:
         _say(exc.render())
         sys.exit(int(exc.code))

@@ -11,15 +11,14 @@ at every tenth of the way. typer's help gets a fixed width and the same strippin
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import sys
 import threading
 import time
 from datetime import timedelta
 
-import typer.rich_utils
 from rich.console import Console, ConsoleDimensions
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-from rich.progress import Progress as RichProgress
 
 LOG_WIDTH = 10_000  # columns of a console that writes to a pipe or a file: no table of ours is wider
 HELP_WIDTH = 100  # columns of --help in a pipe or a file: every option name and word of its help fits
@@ -106,8 +105,37 @@ def _help_console(stderr: bool = False) -> Console:
     return console
 
 
-_typer_console = typer.rich_utils._get_rich_console
-typer.rich_utils._get_rich_console = _help_console  # typer has no setting for its console; this is its one factory
+def _install(rich_utils) -> None:
+    """typer has no setting for its console; `_get_rich_console` is its one factory."""
+    global _typer_console
+    _typer_console = rich_utils._get_rich_console
+    rich_utils._get_rich_console = _help_console
+
+
+class _WhenImported(importlib.abc.MetaPathFinder):
+    """Installs `_help_console` in typer.rich_utils as soon as typer imports it, which it does
+    only to show help or an error: importing it here would cost every command a twentieth of a
+    second of start-up (it brings markdown and syntax highlighting)."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "typer.rich_utils":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        execute = spec.loader.exec_module
+
+        def exec_module(module) -> None:
+            execute(module)
+            _install(module)
+
+        spec.loader.exec_module = exec_module  # this loader serves this one import
+        return spec
+
+
+if "typer.rich_utils" in sys.modules:
+    _install(sys.modules["typer.rich_utils"])
+else:
+    sys.meta_path.insert(0, _WhenImported())
 
 
 class Progress:
@@ -132,6 +160,9 @@ class Progress:
         self.start = time.perf_counter()
         self.bar = None
         if self.live and not quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
             rate = [TextColumn("{task.fields[rate]}")] if unit else []
             count = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), *rate]
             self.bar = RichProgress(*count, TimeRemainingColumn(), TextColumn("{task.fields[stats]}"), console=console)

@@ -1,4 +1,8 @@
-"""`gamedsl plot RUN_DIR`: the Figure-2 panel, densities at chosen steps beside the target."""
+"""`gamedsl plot RUN_DIR`: the Figure-2 panel, densities at chosen steps beside the target (any 2-D game).
+
+numpy, torch and matplotlib are imported by the command, not by this module: `gamedsl --help`
+imports every command module and must start at once.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
 from gamedsl.cli.output import err, out
 from gamedsl.errors import CheckpointError, UsageError
-from gamedsl.metrics.mixture import mixture_of
-from gamedsl.plotting import check_target, save
-from gamedsl.plotting.density import panel
-from gamedsl.training import rundir, saved
+from gamedsl.training import rundir
 
 
 def plot(
@@ -26,30 +26,43 @@ def plot(
     ] = None,
 ) -> None:
     """Draw the density of the model's samples at chosen steps beside the target density, like
-    the paper's Figure 2. Uses the snapshots a run saves every image_every steps."""
+    the paper's Figure 2. Uses the snapshots a run saves every image_every steps. The target
+    is a mixture's modes (ring, grid) or, for other 2-D data, the real samples the run saved
+    in snapshots/real.npy."""
+    from gamedsl.library.signature import show_shape
+    from gamedsl.metrics.mixture import mixture_of
+    from gamedsl.plotting import check_target, save
+    from gamedsl.plotting.density import Target, is_2d, panel
+    from gamedsl.training import saved
+
     if output is not None:
         check_target(output)
         rundir.output_file(output, (output.suffix.lower(),), "-o")
     run_dir = rundir.existing(run_dir)
     run = saved.load(run_dir)
-    mixture = mixture_of(run.game)
-    if mixture is None:
-        raise UsageError("gamedsl plot draws 2-D mixtures; this game's data is not one")
+    if not is_2d(run.game):
+        comparison = run.game.comparison
+        shape = None if comparison is None else show_shape(comparison[1].shape)
+        what = "compares no model with data" if shape is None else f"has samples {'of ' * shape.startswith('shape')}{shape}"
+        raise UsageError(f"gamedsl plot draws games whose samples are 2-D points; this game {what}")
     folder = run_dir / "snapshots"
     snapshots = {int(m.group(1)): p for p in sorted(folder.glob("step_*.npy")) if (m := re.fullmatch(r"step_(\d+)\.npy", p.name))}
     if not snapshots or folder.is_symlink():
         raise CheckpointError(f"{run_dir} has no snapshots/", hint="2-D games save them every image_every steps during `gamedsl solve`")
-    means, std = mixture
+    mixture = mixture_of(run.game)
+    target = Target.of_mixture(*mixture) if mixture is not None else Target(samples=_snapshot(folder / "real.npy"))
     available = sorted(snapshots)
     chosen = _chosen(steps, available) if steps else _spread(available)
-    fig = panel([(s, _snapshot(snapshots[s])) for s in chosen], means.numpy(), std, title=f"{run.game.name}: {run.config.solver}")
-    target = output or run_dir / "figure2.png"
-    save(fig, target)
-    out.print(f"wrote {target} (steps {', '.join(f'{s:,}' for s in chosen)})", markup=False)
+    fig = panel([(s, _snapshot(snapshots[s])) for s in chosen], target, title=f"{run.game.name}: {run.config.solver}")
+    picture = output or run_dir / "figure2.png"
+    save(fig, picture)
+    out.print(f"wrote {picture} (steps {', '.join(f'{s:,}' for s in chosen)})", markup=False)
 
 
 def _snapshot(path: Path) -> np.ndarray:
     """A saved snapshot: finite 2-D points, read without unpickling (exit 5 if damaged)."""
+    import numpy as np
+
     with rundir.open_regular(path) as handle:
         try:
             points = np.load(handle, allow_pickle=False)
@@ -62,6 +75,8 @@ def _snapshot(path: Path) -> np.ndarray:
 
 def _spread(available: list[int]) -> list[int]:
     """Four snapshots evenly spaced over the run (fewer if it has fewer)."""
+    import numpy as np
+
     idx = np.linspace(0, len(available) - 1, min(4, len(available))).round().astype(int)
     return [available[i] for i in idx]
 

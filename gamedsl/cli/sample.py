@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
 from gamedsl.cli.output import err, out
@@ -27,6 +26,8 @@ def sample(
     a run and pictures of different steps are comparable. Images are written to .npy as
     uint8 (n, C, H, W), 0..255; other samples as float32 (n, ...). Needs no data set.
     """
+    import numpy as np
+
     from gamedsl.data import images
     from gamedsl.semantics.model import network_footprint
     from gamedsl.training.session import Session, write_png

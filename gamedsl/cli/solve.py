@@ -40,7 +40,7 @@ def solve(
         Optional[int], typer.Option(help="Data-parallel processes on this machine (launches torchrun).", min=1)
     ] = None,
     data_dir: Annotated[
-        Optional[Path], typer.Option("--data-dir", help="Data root for image data sets (default $GAMEDSL_DATA, else ~/.cache/gamedsl/data).")
+        Optional[Path], typer.Option("--data-dir", help="Data root for data files (image data sets, points files) (default $GAMEDSL_DATA, else ~/.cache/gamedsl/data).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     force: Annotated[
@@ -186,7 +186,7 @@ def _train(session: Session, logdir: Path, resumed: bool, quiet: bool):
             callbacks.append(monitors.Spectra(session, board))
     try:
         with monitors.ProgressBar(session, session.config.steps, err, quiet or not main) as bar:
-            result = session.train([bar, *callbacks])
+            result = session.train([bar, *callbacks], note=lambda text: err.print(f"note: {text}", markup=False))
     finally:
         if board is not None:
             board.close()
@@ -209,7 +209,7 @@ def _finish(session: Session, result) -> None:
         saved = session.directory / "checkpoint.pt"
         kept = f"the last good checkpoint is {saved}" if saved.exists() else "no checkpoint had been written yet"
         raise DivergedError(f"the run diverged: {result.message}; {kept}", hint=divergence_hint(session))
-    session.run.check_parameters()  # the final step's gradient was checked when it was recorded
+    session.run.check()  # the loop checked its last step; this covers a run that took none
     session.save_checkpoint()
     resume = f"gamedsl solve --resume {session.directory}" + (f" --nproc {session.parallel.world}" if session.parallel.active else "")
     if main:

@@ -7,23 +7,19 @@ import time
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
-import gamedsl
+import solvers
 from gamedsl.cli.output import err, out
-from gamedsl.config import resolve
 from gamedsl.errors import UsageError
-from gamedsl.plotting import save, to_array
-from gamedsl.plotting.spectrum import spectrum_figure
-from gamedsl.spectrum.eigen import spectrum as compute
-from gamedsl.training.session import Session, default_directory
+
+GAMMA = solvers.default("consensus", "gamma")  # w' is the field consensus follows, at its gamma by default
 
 
 def spectrum(
     target: Annotated[Path, typer.Argument(help="A .game file (spectrum at initialisation) or a run directory.", show_default=False)],
     batches: Annotated[Optional[int], typer.Option(help="Minibatches the Jacobian is averaged over (default: spectrum_batches, 10).", min=1, max=10_000)] = None,
-    gamma: Annotated[Optional[float], typer.Option(help="gamma of w' = v' - gamma v'^T v' (default: the run's solver.gamma, else 10).")] = None,
+    gamma: Annotated[Optional[float], typer.Option(help=f"gamma of w' = v' - gamma v'^T v' (default: the run's solver.gamma, else {GAMMA:g}).")] = None,
     at: Annotated[str, typer.Option(help="For a run directory: 'both' (initialisation and checkpoint, like Figure 3), 'checkpoint' or 'init'.")] = "both",
     method: Annotated[str, typer.Option(help="'auto' (dense up to 6,000 parameters), 'dense' or 'arnoldi'.")] = "auto",
     k: Annotated[int, typer.Option(help="Arnoldi: number of eigenvalues.", min=1)] = 20,
@@ -38,10 +34,18 @@ def spectrum(
     the picture to its TensorBoard. Reports max Re and the share of eigenvalues with
     |Re| < 1e-3 |lambda|max for both.
     """
+    import numpy as np
+
+    import gamedsl
+    from gamedsl.config import resolve
+    from gamedsl.plotting import save, to_array
+    from gamedsl.plotting.spectrum import spectrum_figure
+    from gamedsl.spectrum.eigen import spectrum as compute
+    from gamedsl.training.session import Session, default_directory
+
     if at not in ("both", "checkpoint", "init") or method not in ("auto", "dense", "arnoldi") or which not in ("LR", "LM"):
         raise UsageError("--at is both|checkpoint|init, --method auto|dense|arnoldi, --which LR|LM")
     if gamma is not None:
-        import solvers
         from gamedsl.analysis.analyze import flag_for  # imported here: the rest of the command needs no sympy
 
         gamma = flag_for("--gamma", gamma, solvers.SOLVERS, "consensus", "gamma")
@@ -59,7 +63,7 @@ def spectrum(
         sessions.append(("initialisation", Session.create(game, config, Path("."))))
         directory = out_dir or default_directory(game, config).with_name(f"{game.name}-spectrum-{time.strftime('%Y%m%d-%H%M%S')}")
     config = sessions[0][1].config
-    g = gamma if gamma is not None else float(config.solver_params.get("gamma", 10.0))
+    g = gamma if gamma is not None else float(config.solver_params.get("gamma", GAMMA))
     rows, summaries = [], {}
     for label, session in sessions:
         start = time.perf_counter()

@@ -8,18 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-import gamedsl
 from gamedsl.cli.output import Progress, err, out
-from gamedsl.config import resolve
 from gamedsl.errors import UsageError
 from gamedsl.library.signature import suggest
-from gamedsl.metrics.mixture import mixture_metrics, mixture_of
-from gamedsl.sweep import metrics as sweep_metrics
-from gamedsl.sweep import processes, report, vectorized
-from gamedsl.sweep.grid import expand, parse_seeds
-from gamedsl.semantics.runnable import check_run
-from gamedsl.training import rundir, threads
-from gamedsl.training.session import save_params
+from gamedsl.training import rundir
 
 MODES = {"auto": "auto", "vectorized": "vectorized", "vectorised": "vectorized", "processes": "processes"}
 
@@ -55,6 +47,15 @@ def sweep(
     Writes sweep.csv, one TensorBoard run per configuration, and sweep.png (the metric over
     steps per configuration, mean over seeds, range shaded).
     """
+    import gamedsl
+    from gamedsl.config import resolve
+    from gamedsl.semantics.runnable import check_run
+    from gamedsl.sweep import metrics as sweep_metrics
+    from gamedsl.sweep import processes, report, vectorized
+    from gamedsl.sweep.grid import expand, parse_seeds
+    from gamedsl.training import threads
+    from gamedsl.training.session import save_params
+
     mode = MODES.get(mode, mode)
     if mode not in MODES.values():
         raise UsageError(
@@ -86,7 +87,7 @@ def sweep(
             writers = _writers(directory, points)
             try:
                 with Progress(err, "steps", configs[0].steps, quiet=quiet) as bar:
-                    outcomes = vectorized.run(game, configs, writers, _metrics(game), bar.update)
+                    outcomes = vectorized.run(game, configs, writers, _metrics(game), bar.update, compile=_compiles(configs[0]))
             finally:
                 for w in writers:
                     w.close()
@@ -103,13 +104,29 @@ def sweep(
         lock.release()
 
 
+def _compiles(config) -> bool:
+    """The configurations' `compile` setting; auto compiles the vmapped step of long sweeps."""
+    from gamedsl.compile.torch_game import pick_device
+    from gamedsl.training.session import compile_cache, compile_threshold
+
+    if config.compile == "auto" and config.steps < compile_threshold(pick_device(config.device)) or config.compile == "false":
+        return False
+    compile_cache()
+    return True
+
+
 def _obstacle(game, points, configs) -> str | None:
+    from gamedsl.sweep import vectorized
+
     if any(o.key.startswith("divergence.") for p in points for o in p.overrides):
         return "the configurations use different divergences"
     return vectorized.obstacle(game, configs)
 
 
 def _metrics(game):
+    from gamedsl.metrics.mixture import mixture_metrics, mixture_of
+    from gamedsl.sweep import metrics as sweep_metrics
+
     mixture = mixture_of(game)
 
     def metrics(torch_game, config) -> dict[str, float]:

@@ -10,12 +10,18 @@ What it can compile is what `gamedsl analyze` can reason about exactly:
 - networks whose builder is marked `symbolic` (`linear`) become symbols for their weights
   and biases (`D_weight`, `D_weight_0_1`, `D_bias_0`), applied as W x + b;
 - data and latent variables with a deterministic source (`dirac(...)`) become their
-  constant value, so `E[...]` of a body that is then constant is the body itself.
+  constant value, so `E[...]` of a body that is then constant is the body itself;
+- other data and latent variables become symbols of their own, and an `E[...]` over them is
+  exact when they drop out of its body: `E[norm(grad(D, eps * x + (1 - eps) * theta))^2]`
+  for a linear critic D does not depend on eps. An expectation that does depend on them
+  (instance noise: E[softplus(psi (x + noise))]) has no closed form here;
+- `grad(...)` is differentiated exactly: its body in fresh symbols for the points, then
+  the points substituted.
 
-Everything else (sampled data, deep networks) raises `OutOfReach`, whose hint points to
-`gamedsl spectrum FILE`, the numerical spectrum. So does a constant subexpression that is
-not a finite real number, exactly (`log(0)`, `sqrt(0 - 1)`) or in the float64 arithmetic
-that a run folds it with (`2^10000`, `0 * exp(1000)`, see torch_program.fold): the torch
+Everything else (sampled data that an expectation depends on, deep networks) raises
+`OutOfReach`, whose hint points to `gamedsl spectrum FILE`, the numerical spectrum. So does
+a constant subexpression that is not a finite real number, exactly (`log(0)`, `sqrt(0 - 1)`)
+or in the float64 arithmetic that a run folds it with (`2^10000`, `0 * exp(1000)`, see torch_program.fold): the torch
 game's utilities are then not finite, and exact analysis would describe another game.
 
 The symbols are ordered like the torch engine's flattened parameters (players in
@@ -46,39 +52,9 @@ MAX_EXACT_BITS = 1 << 16  # exact rational constants up to this many bits (2^655
 
 Value = Union[sp.Expr, tuple]  # a scalar expression or a tuple of them (a vector)
 
-# ---- the built-in functions ----------------------------------------------------------------
+# ---- the built-in functions: their sympy forms are in their rows (library/functions.py) ---------
 
-
-def _sum(x: Value) -> sp.Expr:
-    return sp.Add(*x) if isinstance(x, tuple) else x
-
-
-def _mean(x: Value) -> sp.Expr:
-    return sp.Add(*x) / len(x) if isinstance(x, tuple) else x
-
-
-def _norm(x: Value) -> sp.Expr:
-    return sp.sqrt(sp.Add(*(t**2 for t in x))) if isinstance(x, tuple) else sp.Abs(x)
-
-
-def _dot(x: Value, y: Value) -> sp.Expr:
-    if isinstance(x, tuple):
-        return sp.Add(*(a * b for a, b in zip(x, y)))
-    return x * y
-
-
-ELEMENTWISE: dict[str, Callable[[sp.Expr], sp.Expr]] = {
-    "log": sp.log,
-    "exp": sp.exp,
-    "sqrt": sp.sqrt,
-    "softplus": lambda t: sp.log(1 + sp.exp(t)),
-    "sigmoid": lambda t: 1 / (1 + sp.exp(-t)),
-    "tanh": sp.tanh,
-    "relu": lambda t: sp.Max(t, 0),
-    "abs": sp.Abs,
-}
-REDUCTIONS: dict[str, Callable[..., sp.Expr]] = {"sum": _sum, "mean": _mean, "norm": _norm, "dot": _dot}
-SYMPY_FUNCTIONS = {**ELEMENTWISE, **REDUCTIONS}  # a test checks this covers library.functions.FUNCTIONS
+SYMPY_FUNCTIONS = {name: f.sympy for name, f in FUNCTIONS.items()}  # grad's is None: it is an IR node of its own
 
 
 # ---- symbolic networks ------------------------------------------------------------------------
@@ -181,20 +157,10 @@ def compile_game(spec: CheckedGame) -> SymbolicGame:
 
 
 def check_reach(spec: CheckedGame) -> None:
-    """Raise OutOfReach, pointing at the declaration, for what symbolic analysis cannot handle."""
-    path = spec.source.path
-    hint = f"`gamedsl spectrum {path}` computes the spectrum of v' numerically for any game"
-    used = set().union(*(ir.samples(p.utility) for p in spec.players))
-    for name in sorted(used, key=lambda n: spec.samples[n].decl.span.line):
-        sample = spec.samples[name]
-        if SOURCES[sample.source].constant is None:
-            raise OutOfReach(
-                f"the game is out of symbolic reach: {sample.kind} '{name}' is sampled from "
-                f"'{sample.source}', but symbolic analysis needs deterministic data such as dirac(...)",
-                span=sample.decl.source.span,
-                hint=hint,
-                source=spec.source,
-            )
+    """Raise OutOfReach, pointing at the declaration, for the networks and sizes symbolic
+    analysis cannot handle. (Sampled data are refused while compiling, by the first
+    expectation that depends on them.)"""
+    hint = _spectrum_hint(spec)
     for name, net in spec.networks.items():
         if net.builder not in SYMBOLIC_NETWORKS or not BUILDERS[net.builder].symbolic:
             raise OutOfReach(
@@ -215,6 +181,22 @@ def check_reach(spec: CheckedGame) -> None:
             hint=hint,
             source=spec.source,
         )
+
+
+def _spectrum_hint(spec: CheckedGame) -> str:
+    return f"`gamedsl spectrum {spec.source.path}` computes the spectrum of v' numerically for any game"
+
+
+def _sampled_out_of_reach(spec: CheckedGame, name: str) -> OutOfReach:
+    sample = spec.samples[name]
+    return OutOfReach(
+        f"the game is out of symbolic reach: {sample.kind} '{name}' is sampled from '{sample.source}', and an "
+        "expectation depends on it; symbolic analysis needs deterministic data such as dirac(...), or noise that "
+        "drops out of every expectation",
+        span=sample.decl.source.span,
+        hint=_spectrum_hint(spec),
+        source=spec.source,
+    )
 
 
 class _Names:
@@ -304,7 +286,9 @@ class _Compiler:
         self.spec = spec
         self.env = env
         self.memo: dict[int, tuple[ir.Node, Value]] = {}  # by identity: lets are shared subgraphs
-        self.constant: dict[int, bool] = {}  # by identity: no param or network below the node
+        self.constant: dict[int, bool] = {}  # by identity: no param, network or random value below the node
+        self.bound: dict[str, Value] = {}  # the symbols standing for the points of each grad(...)
+        self.noise: dict[str, Value] = {}  # the symbols standing for each sampled (not constant) variable
 
     def scalar(self, node: ir.Node) -> sp.Expr:
         value = self.value(node)
@@ -327,10 +311,14 @@ class _Compiler:
         return result
 
     def is_constant(self, node: ir.Node) -> bool:
-        """Free of params and networks: data in symbolic reach are constants (dirac)."""
+        """Free of params, networks, random values and bound variables: deterministic data
+        (dirac) are constants."""
         known = self.constant.get(id(node))
         if known is None:
-            known = not isinstance(node, (ir.Param, ir.Apply)) and all(self.is_constant(c) for c in node.children())
+            leaf = isinstance(node, (ir.Param, ir.Apply, ir.Var)) or (
+                isinstance(node, ir.Sample) and SOURCES[self.spec.samples[node.name].source].constant is None
+            )
+            known = not leaf and all(self.is_constant(c) for c in node.children())
             self.constant[id(node)] = known
         return known
 
@@ -355,30 +343,88 @@ class _Compiler:
                 return self.env[name]
             case ir.Sample(name=name):
                 return self.sample(name)
+            case ir.Var(name=name):
+                return self.bound[name]
             case ir.Neg(operand=x):
                 return _map(lambda t: -t, self.value(x))
             case ir.Bin(op=op, left=a, right=b):
                 return _zip(_BINARY[op], self.value(a), self.value(b))
-            case ir.Fn(name=name, args=(x,)) if name in ELEMENTWISE:
-                return _map(ELEMENTWISE[name], self.value(x))
-            case ir.Fn(name=name, args=args) if name in REDUCTIONS:
-                return REDUCTIONS[name](*(self.value(a) for a in args))
+            case ir.Fn(name=name, args=args):
+                function = FUNCTIONS[name]
+                return getattr(self, "_" + function.kind)(function.sympy, [self.value(a) for a in args])
             case ir.Apply(network=net, arg=x):
                 return self.apply(net, self.value(x))
             case ir.Mean(body=x):
-                return self.value(x)  # every sample is a constant: the batch mean of a constant
+                return self.expectation(x)
             case ir.Index(operand=x, index=i):
                 value = self.value(x)
                 return value[i] if isinstance(value, tuple) else value
+            case ir.Grad():
+                return self.gradient(node)
         raise AssertionError(f"cannot compile {node!r} to sympy")
+
+    # ---- the kinds of built-in functions (see library/functions.py)
+
+    @staticmethod
+    def _elementwise(f, args: list[Value]) -> Value:
+        return _map(f, args[0])
+
+    @staticmethod
+    def _broadcast(f, args: list[Value]) -> Value:
+        size = next((len(a) for a in args if isinstance(a, tuple)), None)
+        if size is None:
+            return f(*args)
+        columns = [a if isinstance(a, tuple) else (a,) * size for a in args]
+        return tuple(f(*entries) for entries in zip(*columns))
+
+    @staticmethod
+    def _reduce(f, args: list[Value]) -> Value:
+        return f(args[0])
+
+    @staticmethod
+    def _pair(f, args: list[Value]) -> Value:
+        return f(*args)
+
+    @staticmethod
+    def _concat(f, args: list[Value]) -> Value:
+        out = f(args)
+        return out if len(out) > 1 else out[0]
+
+    # ---- expectations, samples and gradients
+
+    def expectation(self, body: ir.Node) -> Value:
+        """Every constant sample is its own batch mean; random ones must drop out of `body`."""
+        value = self.value(body)
+        free = set().union(*(t.free_symbols for t in (value if isinstance(value, tuple) else (value,))))
+        for name, symbols in self.noise.items():
+            if free & set(symbols if isinstance(symbols, tuple) else (symbols,)):
+                raise _sampled_out_of_reach(self.spec, name)
+        return value
 
     def sample(self, name: str) -> Value:
         info = self.spec.samples[name]
-        value = SOURCES[info.source].constant(info.args)
+        source = SOURCES[info.source]
+        if source.constant is None:  # a random value: symbols, which expectations must lose
+            if name not in self.noise:
+                symbols = tuple(sp.Dummy(f"{name}_{k}", real=True) for k in range(math.prod(info.shape)))
+                self.noise[name] = symbols if info.shape else symbols[0]
+            return self.noise[name]
+        value = source.constant(info.args)
         if isinstance(value, tuple):
             values = tuple(number(v) for v in value)
             return values if info.shape else values[0]
         return number(value)
+
+    def gradient(self, node: ir.Grad) -> Value:
+        """d body / d points, in fresh symbols for the points, then evaluated at `at`."""
+        at = self.value(node.at)
+        points = tuple(sp.Dummy(f"p{k}", real=True) for k in range(math.prod(node.at.shape)))
+        self.bound[node.var] = points if node.at.shape else points[0]
+        body = self.value(node.body)
+        values = at if isinstance(at, tuple) else (at,)
+        evaluate = dict(zip(points, values))
+        out = tuple(sp.diff(body, p).xreplace(evaluate) for p in points)
+        return out if node.at.shape else out[0]
 
     def apply(self, name: str, x: Value) -> Value:
         net = self.spec.networks[name]
@@ -416,4 +462,4 @@ def readable(expr: sp.Basic) -> str:
     return sp.sstr(expr).replace("**", "^")
 
 
-__all__ = ["FUNCTIONS", "OutOfReach", "SymbolicGame", "compile_game", "check_reach", "readable", "SYMPY_FUNCTIONS"]
+__all__ = ["OutOfReach", "SymbolicGame", "compile_game", "check_reach", "readable", "SYMPY_FUNCTIONS"]

@@ -10,6 +10,14 @@ for any other value.
 
 Runtime layout: a sampled value of shape S is a tensor (B, *S); a deterministic one is
 (*S). Broadcasting between the two is resolved here, at compile time.
+
+Built-in functions come from their rows in `library/functions.py`: one method here per kind
+of function lays out the arguments and calls the row's torch form. A gradient `grad(...)`
+is a program of its own (the body, a function of the points), differentiated with
+`torch.func.grad` of its sum over the batch: per-sample gradients, because the checker lets
+no E[...] or batch norm into a body. torch.func composes with everything that consumes the
+utilities: autograd with create_graph (the eager engine, to any order), torch.func's own
+transforms (vmapped sweeps, per-example fields, spectra) and torch.compile.
 """
 
 from __future__ import annotations
@@ -17,25 +25,22 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
+from gamedsl.library.functions import FUNCTIONS
 from gamedsl.semantics import ir
 
 Slot = int
 Closure = Callable[[list, dict], torch.Tensor]  # (slot values, batch) -> value
-
-ELEMENTWISE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "log": torch.log,
-    "exp": torch.exp,
-    "sqrt": torch.sqrt,
-    "softplus": F.softplus,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "abs": torch.abs,
-}
-REDUCTIONS = ("sum", "mean", "norm", "dot")
 BINARY = {"+": torch.add, "-": torch.sub, "*": torch.mul, "/": torch.div, "^": torch.pow}
+
+
+class _Outer:
+    """The key under which a gradient's body program finds the slot values of the program it
+    is nested in: a body reuses what does not depend on its points. (An object, so that it
+    never equals a sample's name.)"""
+
+
+OUTER = _Outer()
 
 
 class Program:
@@ -47,24 +52,40 @@ class Program:
         apply: Callable[[str], Callable],
         dtype: torch.dtype,
         device: torch.device,
+        parent: tuple["Program", str] | None = None,
     ):
         self.leaf = leaf  # closure for Param / Sample nodes
         self.apply = apply  # network name -> callable module
         self.dtype, self.device = dtype, device  # of the constants
+        self.parent = parent  # (enclosing program, the variable this body is a function of)
         self.steps: list[Closure] = []
         self.slots: dict[ir.Node, Slot] = {}
+        self.bound: dict[int, bool] = {}  # by identity: whether a node depends on the parent's variable
 
     def add(self, node: ir.Node) -> Slot:
         if node in self.slots:
             return self.slots[node]
-        folded = fold(node)
-        if isinstance(folded, ir.Const):
-            value = torch.tensor(folded.value, dtype=self.dtype, device=self.device)
-            slot = self._emit(lambda vals, env: value)
+        if self.parent is not None and not self._uses_variable(node):
+            outer, at = self.parent[0].add(node), OUTER  # computed once, outside the gradient
+            slot = self._emit(lambda vals, env: env[at][outer])
         else:
-            slot = self._emit(self._closure(folded))
+            folded = fold(node)
+            if isinstance(folded, ir.Const):
+                value = torch.tensor(folded.value, dtype=self.dtype, device=self.device)
+                slot = self._emit(lambda vals, env: value)
+            else:
+                slot = self._emit(self._closure(folded))
         self.slots[node] = slot
         return slot
+
+    def _uses_variable(self, node: ir.Node) -> bool:
+        known = self.bound.get(id(node))
+        if known is None:
+            known = (isinstance(node, ir.Var) and node.name == self.parent[1]) or any(
+                self._uses_variable(c) for c in node.children()
+            )
+            self.bound[id(node)] = known
+        return known
 
     def _emit(self, closure: Closure) -> Slot:
         self.steps.append(closure)
@@ -74,19 +95,16 @@ class Program:
         match node:
             case ir.Param() | ir.Sample():
                 return self.leaf(node)
+            case ir.Var(name=name):
+                return lambda vals, env: env[name]
             case ir.Neg(operand=x):
                 a = self.add(x)
                 return lambda vals, env: torch.neg(vals[a])
             case ir.Bin(op=op, left=x, right=y):
-                (a, va), (b, vb), f = self._operand(x, node), self._operand(y, node), BINARY[op]
-                if va is None and vb is None:
-                    return lambda vals, env: f(vals[a], vals[b])
-                return lambda vals, env: f(_view(vals[a], va), _view(vals[b], vb))
-            case ir.Fn(name=name, args=(x,)) if name in ELEMENTWISE:
-                a, f = self.add(x), ELEMENTWISE[name]
-                return lambda vals, env: f(vals[a])
-            case ir.Fn(name=name, args=args) if name in REDUCTIONS:
-                return self._reduction(name, args)
+                return self._broadcast(BINARY[op], (x, y), node)
+            case ir.Fn(name=name, args=args):
+                function = FUNCTIONS[name]
+                return getattr(self, "_" + function.kind)(function.torch, args, node)
             case ir.Apply(network=net, arg=x):
                 return self._apply(net, x, node.shape)
             case ir.Mean(body=x):
@@ -95,31 +113,57 @@ class Program:
             case ir.Index(operand=x, index=i):
                 a = self.add(x)
                 return lambda vals, env: vals[a][..., i]
+            case ir.Grad():
+                return self._gradient(node)
         raise AssertionError(f"cannot compile {node!r}")
 
-    def _operand(self, x: ir.Node, parent: ir.Node) -> tuple[Slot, tuple[int, ...] | None]:
-        """A sampled scalar combined with a vector needs trailing unit axes: (B,) -> (B, 1)."""
-        slot = self.add(x)
-        if x.sampled and not x.shape and parent.shape:
-            return slot, (-1,) + (1,) * len(parent.shape)
-        return slot, None
+    # ---- the kinds of built-in functions (see library/functions.py)
 
-    def _reduction(self, name: str, args: tuple[ir.Node, ...]) -> Closure:
-        shape = args[0].shape
-        dims = tuple(range(-len(shape), 0))
-        slots = [self.add(a) for a in args]
-        if name == "dot":
-            a, b = slots
-            if not dims:
-                return lambda vals, env: vals[a] * vals[b]
-            return lambda vals, env: (vals[a] * vals[b]).sum(dims)
-        (a,) = slots
-        if not dims:
-            return (lambda vals, env: vals[a].abs()) if name == "norm" else (lambda vals, env: vals[a])
-        if name == "norm":
-            return lambda vals, env: torch.linalg.vector_norm(vals[a], dim=dims)
-        reduce = torch.sum if name == "sum" else torch.mean
-        return lambda vals, env: reduce(vals[a], dims)
+    def _elementwise(self, f: Callable, args: tuple[ir.Node, ...], node: ir.Node) -> Closure:
+        a = self.add(args[0])
+        return lambda vals, env: f(vals[a])
+
+    def _broadcast(self, f: Callable, args: tuple[ir.Node, ...], node: ir.Node) -> Closure:
+        """Entry by entry; a sampled scalar combined with a vector needs trailing unit axes:
+        (B,) -> (B, 1)."""
+        slots = [self.add(x) for x in args]
+        views = [(-1,) + (1,) * len(node.shape) if x.sampled and not x.shape and node.shape else None for x in args]
+        if not any(views):
+            return lambda vals, env: f(*(vals[s] for s in slots))
+        return lambda vals, env: f(*(_view(vals[s], v) for s, v in zip(slots, views)))
+
+    def _reduce(self, f: Callable, args: tuple[ir.Node, ...], node: ir.Node) -> Closure:
+        a, dims = self.add(args[0]), _trailing(args[0])
+        return lambda vals, env: f(vals[a], dims)
+
+    def _pair(self, f: Callable, args: tuple[ir.Node, ...], node: ir.Node) -> Closure:
+        (a, b), dims = [self.add(x) for x in args], _trailing(args[0])
+        return lambda vals, env: f(vals[a], vals[b], dims)
+
+    def _concat(self, f: Callable, args: tuple[ir.Node, ...], node: ir.Node) -> Closure:
+        """Scalars become vectors of size 1; deterministic parts are repeated along the batch
+        of the sampled ones."""
+        slots = [self.add(x) for x in args]
+        if not node.shape:  # one scalar: size-1 vectors are scalars
+            return lambda vals, env: vals[slots[0]]
+        scalar = [not x.shape for x in args]
+        deterministic = [not x.sampled for x in args] if node.sampled else [False] * len(args)
+        reference = next((s for s, x in zip(slots, args) if x.sampled), None)
+
+        def run(vals, env):
+            parts = []
+            for s, make_vector, repeat in zip(slots, scalar, deterministic):
+                t = vals[s]
+                if make_vector:
+                    t = t.unsqueeze(-1)
+                if repeat:
+                    t = t.expand(vals[reference].shape[0], *t.shape)
+                parts.append(t)
+            return f(parts)
+
+        return run
+
+    # ---- networks and gradients
 
     def _apply(self, net: str, x: ir.Node, output: ir.Shape) -> Closure:
         """Modules see (batch, *input); scalars get a unit feature axis, unbatched inputs a unit batch."""
@@ -143,6 +187,20 @@ class Program:
 
         return run
 
+    def _gradient(self, node: ir.Grad) -> Closure:
+        """The body as a program of its own, a function of the points `env[var]`; what it
+        shares with this program (weights, other samples) it reads from this program's slots."""
+        at = self.add(node.at)
+        body = Program(self.leaf, self.apply, self.dtype, self.device, parent=(self, node.var))
+        value = body.runner([body.add(node.body)])
+        var = node.var
+
+        def total(points, vals, env):
+            return value({**env, var: points, OUTER: vals})[0].sum()
+
+        gradient = torch.func.grad(total)
+        return lambda vals, env: gradient(vals[at], vals, env)
+
     def runner(self, outputs: list[Slot]) -> Callable[[dict], list[torch.Tensor]]:
         steps = tuple(self.steps)
         size = len(steps)
@@ -160,6 +218,11 @@ def _view(t: torch.Tensor, shape: tuple[int, ...] | None) -> torch.Tensor:
     return t if shape is None else t.reshape(shape)
 
 
+def _trailing(x: ir.Node) -> tuple[int, ...]:
+    """The axes of a value's own shape, counted from the end (a batch axis may come first)."""
+    return tuple(range(-len(x.shape), 0))
+
+
 def fold(node: ir.Node) -> ir.Node:
     """Evaluate constant subtrees (e.g. log(2) in the js divergence) at compile time.
 
@@ -175,8 +238,10 @@ def fold(node: ir.Node) -> ir.Node:
             a, b = fold(x), fold(y)
             if isinstance(a, ir.Const) and isinstance(b, ir.Const):
                 return ir.const(_evaluate(BINARY[op], a.value, b.value))
-        case ir.Fn(name=name, args=(x,)) if name in ELEMENTWISE and isinstance(f := fold(x), ir.Const):
-            return ir.const(_evaluate(ELEMENTWISE[name], f.value))
+        case ir.Fn(name=name, args=args) if FUNCTIONS[name].folds:
+            folded = [fold(x) for x in args]
+            if all(isinstance(f, ir.Const) for f in folded):
+                return ir.const(FUNCTIONS[name].fold(*(f.value for f in folded)))
     return node
 
 

@@ -1,4 +1,5 @@
-"""Synthetic distributions: the paper's ring of Gaussians, the grid, Dirac, normal, uniform.
+"""Synthetic distributions: the paper's ring of Gaussians, the grid, Dirac, normal, uniform,
+and the standard 2-D toy sets of the GAN literature (Swiss roll, two moons, spiral).
 
 Every sampler draws from an explicit `torch.Generator`, so a seed fixes the whole stream
 and a checkpoint can store and restore it.
@@ -85,3 +86,67 @@ class Uniform(Sampler):
     def sample(self, n, generator, dtype):
         u = torch.rand(n, *self.shape, generator=generator, dtype=dtype)
         return self.low + (self.high - self.low) * u
+
+
+# ---- the 2-D toy sets: drawn fresh in torch from the generator (no scikit-learn per batch) ----------
+
+
+class SwissRoll(Sampler):
+    """WGAN-GP's 2-D Swiss roll (Gulrajani et al. 2017, gan_toy.py): scikit-learn's
+    make_swiss_roll, its coordinates (x, z), divided by 7.5. t is uniform on [1.5 pi, 4.5 pi],
+    the point (t cos t, t sin t); `noise` is the standard deviation of the Gaussian noise
+    added before the division, in scikit-learn's units (WGAN-GP: 0.25)."""
+
+    shape = (2,)
+    SCALE = 7.5
+
+    def __init__(self, noise: float):
+        self.noise = noise
+
+    def sample(self, n, generator, dtype):
+        t = torch.rand(n, generator=generator, dtype=dtype).mul_(2).add_(1).mul_(1.5 * math.pi)
+        points = torch.stack([t * t.cos(), t * t.sin()], dim=1)
+        noise = torch.randn(n, 2, generator=generator, dtype=dtype)
+        return points.add_(noise, alpha=self.noise).div_(self.SCALE)
+
+
+class TwoMoons(Sampler):
+    """scikit-learn's make_moons: the upper half of the unit circle, (cos t, sin t), and the
+    lower half of the unit circle around (1, 0.5), (1 - cos t, 0.5 - sin t), t uniform on
+    [0, pi], each moon with probability 1/2; plus Gaussian noise of standard deviation `noise`."""
+
+    shape = (2,)
+
+    def __init__(self, noise: float):
+        self.noise = noise
+
+    def sample(self, n, generator, dtype):
+        t = torch.rand(n, generator=generator, dtype=dtype).mul_(math.pi)
+        inner = torch.rand(n, generator=generator, dtype=dtype) < 0.5
+        x, y = t.cos(), t.sin()
+        points = torch.stack([torch.where(inner, 1 - x, x), torch.where(inner, 0.5 - y, y)], dim=1)
+        noise = torch.randn(n, 2, generator=generator, dtype=dtype)
+        return points.add_(noise, alpha=self.noise)
+
+
+class Spiral(Sampler):
+    """The two-arm spiral of FFJORD's toy data ("2spirals", Grathwohl et al. 2019) without its
+    uniform jitter: arm 0 is (-t cos t, t sin t) / 3 for t = sqrt(u) * turns * 2 pi with u
+    uniform on [0, 1] (so points spread evenly along the arm), arm k is arm 0 turned by
+    2 pi k / arms about the origin, each arm equally likely; plus Gaussian noise of standard
+    deviation `noise` (FFJORD: 1.5 turns, noise 0.1)."""
+
+    shape = (2,)
+    SCALE = 3.0
+
+    def __init__(self, arms: int, turns: float, noise: float):
+        self.arms, self.turns, self.noise = arms, turns, noise
+
+    def sample(self, n, generator, dtype):
+        t = torch.rand(n, generator=generator, dtype=dtype).sqrt_().mul_(self.turns * 2 * math.pi)
+        arm = torch.randint(self.arms, (n,), generator=generator).to(dtype).mul_(2 * math.pi / self.arms)
+        # (-t cos t, t sin t) turned by the angle a about the origin is (-t cos(t - a), t sin(t - a))
+        angle = t - arm
+        points = torch.stack([-t * angle.cos(), t * angle.sin()], dim=1).div_(self.SCALE)
+        noise = torch.randn(n, 2, generator=generator, dtype=dtype)
+        return points.add_(noise, alpha=self.noise)

@@ -3,8 +3,10 @@
 A builder is a signature (checked at check time), a shape rule (so that `D(G(z))` is
 shape-checked before anything runs), a footprint rule (its size, counted from the arguments
 without building anything, so that `gamedsl check` can refuse a network that would not fit
-in memory, and needs no torch) and a factory for the `nn.Module`. New builders are added
-with `register_builder`; the grammar does not change.
+in memory, and needs no torch), a factory for the `nn.Module` and, for networks small and
+simple enough, their symbolic form for `gamedsl analyze`. New builders are added with
+`register_builder`; the grammar does not change. Nothing here imports torch or sympy at
+module level: the factories and the symbolic maps import them when called.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gamedsl.errors import GameCheckError
 from gamedsl.library.signature import REQUIRED, Arg, Arrow, Bool, Choice, Float, Int, IntList, Shape, Signature
 
 INITS = ("torch", "xavier", "zeros", "ones")
+MAX_PIECES = 64  # maxout pieces per unit; 2 to 5 are usual
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,21 @@ class Footprint:
 
 
 @dataclass(frozen=True)
+class SymbolicForm:
+    """How a network becomes sympy (gamedsl/compile/sympy_game.py): its tensors, in the order of
+    the module's `parameters()`, each a list of symbols in row-major order, and its map."""
+
+    tensors: Callable[[dict[str, Any]], list[tuple[str, tuple[int, ...]]]]  # args -> [(tensor name, shape)]
+    apply: Callable[[dict[str, Any], dict[str, list], list], list]  # (args, tensor symbols, inputs) -> outputs
+
+
+@dataclass(frozen=True)
 class Builder:
     signature: Signature
     shapes: Callable[[dict[str, Any]], tuple[Shape, Shape]]
     module: Callable[[dict[str, Any]], Any]  # args -> torch.nn.Module (torch imported lazily)
     footprint: Callable[[dict[str, Any]], Footprint]  # args -> its size, without torch
-    symbolic: bool = False  # small enough to become sympy symbols (see compile/sympy_game.py)
+    symbolic: SymbolicForm | None = None  # its sympy form, where symbolic analysis handles it
 
 
 BUILDERS: dict[str, Builder] = {}
@@ -72,7 +84,8 @@ def _mlp(values):
     from gamedsl.nets.mlp import mlp
 
     (n_in,), (n_out,) = values["io"]
-    return mlp(n_in, n_out, values["hidden"], values["activation"], values["slope"], values["bias"], values["init"])
+    keys = ("hidden", "activation", "slope", "bias", "init", "norm", "pieces")
+    return mlp(n_in, n_out, *(values[k] for k in keys))
 
 
 def _linear(values):
@@ -88,16 +101,53 @@ def _dense(n_in: int, n_out: int, bias: bool = True) -> int:
 
 
 def _mlp_footprint(values) -> Footprint:
-    """Linear layers with an activation between each two: every layer and activation keeps its output."""
+    """Linear layers with [a normalisation and] an activation between each two: every layer
+    keeps its output. A maxout layer of h units is a linear layer of h * pieces units; batch
+    and layer norm have a scale and a shift per unit. Batch norm normalises each unit over
+    the batch: one value per example (norm_values=1), so a batch of one cannot be normalised."""
     (n_in,), (n_out,) = values["io"]
-    sizes = (n_in, *values["hidden"], n_out)
-    weights = sum(_dense(a, b, values["bias"]) for a, b in zip(sizes, sizes[1:]))
-    return Footprint(weights, 2 * sum(values["hidden"]) + n_out, max(sizes[1:]))
+    pieces = values["pieces"] if values["activation"] == "maxout" else 1
+    normed = values["norm"] != "none"
+    parameters, activations, widest, size = 0, n_out, n_out, n_in
+    for h in values["hidden"]:
+        width = h * pieces
+        parameters += _dense(size, width, values["bias"]) + (2 * width if normed else 0)
+        activations += width * (2 if normed else 1) + h
+        widest, size = max(widest, width), h
+    parameters += _dense(size, n_out, values["bias"])
+    return Footprint(parameters, activations, widest, norm_values=1 if values["norm"] == "batch" else 0)
+
+
+def _mlp_validate(values, spans):
+    _vector_io("mlp")(values, spans)
+    if "pieces" in spans and values["activation"] != "maxout":
+        raise GameCheckError(
+            "'pieces' is the number of linear pieces of a maxout unit, but the activation is "
+            f"{values['activation']}",
+            span=spans["pieces"],
+            hint="write activation=maxout, pieces=5, or remove pieces",
+        )
 
 
 def _linear_footprint(values) -> Footprint:
     (n_in,), (n_out,) = values["io"]
     return Footprint(_dense(n_in, n_out, values["bias"]), n_out, n_out)
+
+
+def _linear_tensors(values) -> list[tuple[str, tuple[int, ...]]]:
+    """nn.Linear's tensors: weight (out, in), then bias (out)."""
+    (n_in,), (n_out,) = values["io"]
+    return [("weight", (n_out, n_in))] + ([("bias", (n_out,))] if values["bias"] else [])
+
+
+def _linear_apply(values, tensors: dict[str, list], x: list) -> list:
+    """W x + b, one sympy sum per output."""
+    import sympy as sp
+
+    (n_in,), (n_out,) = values["io"]
+    w = tensors["weight"]  # row-major (out, in)
+    b = tensors.get("bias")
+    return [sp.Add(*(w[j * n_in + i] * x[i] for i in range(n_in))) + (b[j] if b else 0) for j in range(n_out)]
 
 
 register_builder(
@@ -107,13 +157,20 @@ register_builder(
             (
                 Arg("io", Arrow(), REQUIRED, "input size -> output size"),
                 Arg("hidden", IntList(), (), "sizes of the hidden layers"),
-                Arg("activation", Choice(choices=("relu", "leaky_relu", "tanh", "elu")), "relu", "nonlinearity between layers"),
+                Arg(
+                    "activation",
+                    Choice(choices=("relu", "leaky_relu", "tanh", "elu", "sigmoid", "maxout")),
+                    "relu",
+                    "nonlinearity between layers",
+                ),
                 Arg("slope", Float(minimum=0.0, maximum=1e3), 0.2, "negative slope of leaky_relu"),
                 Arg("bias", Bool(), True, "whether layers have biases"),
                 Arg("init", Choice(choices=INITS), "torch", "weight initialisation: PyTorch's default, xavier (TensorFlow's), zeros or ones"),
+                Arg("norm", Choice(choices=("none", "batch", "layer")), "none", "normalisation of each hidden layer before its activation"),
+                Arg("pieces", Int(2, maximum=MAX_PIECES), 2, "linear pieces per unit of a maxout layer"),
             ),
             "A fully connected network with a linear output layer.",
-            validate=_vector_io("mlp"),
+            validate=_mlp_validate,
         ),
         _io,
         _mlp,
@@ -136,7 +193,7 @@ register_builder(
         _io,
         _linear,
         _linear_footprint,
-        symbolic=True,
+        symbolic=SymbolicForm(_linear_tensors, _linear_apply),
     )
 )
 

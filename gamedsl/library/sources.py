@@ -3,7 +3,7 @@
 Like builders, each source is a signature, a shape rule and a factory; the grammar never
 names them. `mixture` exposes the means and spread of 2-D mixtures for the mode metrics
 and density pictures; `constant` gives the value of deterministic sources to the sympy
-compiler.
+compiler; `reads_files` marks the sources that read local files under the data root.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Source:
     sampler: Callable[[dict[str, Any]], Any]  # args -> gamedsl.data.samplers.Sampler
     constant: Callable[[dict[str, Any]], Any] | None = None  # deterministic value, if any
     mixture: Callable[[dict[str, Any]], tuple[Any, float]] | None = None  # (means, std) of a 2-D mixture
+    reads_files: bool = False  # reads local files under the data root (a resumed run must look in the same place)
 
 
 SOURCES: dict[str, Source] = {}
@@ -89,6 +90,62 @@ register_source(
         lambda v: (2,),
         _mixture_sampler(_grid_means),
         mixture=lambda v: (_grid_means(v), v["std"]),
+    )
+)
+
+
+# ---- the 2-D toy sets of the GAN literature (gamedsl/data/samplers.py): fresh draws, no file --------
+
+
+def _toy(name):
+    def build(v):
+        from gamedsl.data import samplers
+
+        return getattr(samplers, name)(**v)
+
+    return build
+
+
+register_source(
+    Source(
+        Signature(
+            "swiss_roll",
+            (Arg("noise", Float(minimum=0.0), 0.25, "standard deviation of the Gaussian noise, before the division by 7.5"),),
+            "WGAN-GP's 2-D Swiss roll: scikit-learn's make_swiss_roll in the (x, z) plane, divided by 7.5.",
+        ),
+        frozenset({"data"}),
+        lambda v: (2,),
+        _toy("SwissRoll"),
+    )
+)
+
+register_source(
+    Source(
+        Signature(
+            "two_moons",
+            (Arg("noise", Float(minimum=0.0), 0.05, "standard deviation of the Gaussian noise"),),
+            "scikit-learn's make_moons: two interleaved half circles of radius 1.",
+        ),
+        frozenset({"data"}),
+        lambda v: (2,),
+        _toy("TwoMoons"),
+    )
+)
+
+register_source(
+    Source(
+        Signature(
+            "spiral",
+            (
+                Arg("arms", Int(1, maximum=1_000), 2, "number of arms, evenly turned about the origin"),
+                Arg("turns", Float(positive=True, maximum=1_000.0), 1.5, "turns of each arm"),
+                Arg("noise", Float(minimum=0.0), 0.1, "standard deviation of the Gaussian noise"),
+            ),
+            "FFJORD's two-arm spiral (2spirals) without its uniform jitter: (-t cos t, t sin t) / 3.",
+        ),
+        frozenset({"data"}),
+        lambda v: (2,),
+        _toy("Spiral"),
     )
 )
 
@@ -218,18 +275,29 @@ INITIALIZERS: dict[str, Signature] = {
 IMAGE_SOURCES = ("cifar10", "image_folder", "digits")
 
 
-def _image_sampler(shape, load, name):
-    def build(v):
-        from gamedsl.data.images import ImageSampler
+def _naming(name, build):
+    """The sampler factory `build`, whose DataError (missing or malformed data) names the
+    source, so that Session.create points the error at the declaration."""
+
+    def named(v):
         from gamedsl.errors import DataError
 
         try:
-            return ImageSampler(shape(v), lambda: load(v))
+            return build(v)
         except DataError as exc:
-            exc.origin = name  # Session.create points the error at the declaration
+            exc.origin = name
             raise
 
-    return build
+    return named
+
+
+def _image_sampler(shape, load, name):
+    def build(v):
+        from gamedsl.data.images import ImageSampler
+
+        return ImageSampler(shape(v), lambda: load(v))
+
+    return _naming(name, build)
 
 
 def _cifar10(v):
@@ -287,6 +355,7 @@ register_source(
         frozenset({"data"}),
         lambda v: (3, 32, 32),
         _image_sampler(lambda v: (3, 32, 32), _cifar10, "cifar10"),
+        reads_files=True,
     )
 )
 
@@ -306,6 +375,7 @@ register_source(
         frozenset({"data"}),
         lambda v: (v["channels"], v["size"], v["size"]),
         _image_sampler(lambda v: (v["channels"], v["size"], v["size"]), _image_folder, "image_folder"),
+        reads_files=True,
     )
 )
 
@@ -322,5 +392,55 @@ register_source(
         frozenset({"data"}),
         lambda v: (1, v["size"], v["size"]),
         _image_sampler(lambda v: (1, v["size"], v["size"]), _digits, "digits"),
+    )
+)
+
+# ---- points from a local file (gamedsl/data/points.py): read when the game is compiled, never at check time --
+
+
+def _points(v):
+    from gamedsl.data.points import PointsSampler, load_points
+
+    shape = normalize_shape((v["dim"],))
+    return PointsSampler(shape, lambda: load_points(v["path"], v["dim"], v["key"], v["standardize"]))
+
+
+POINTS_SUFFIXES = (".npy", ".npz", ".csv")  # checked here, at check time, without reading the file
+
+
+def _check_points(values, spans):
+    from pathlib import PurePath
+
+    _not_empty(values, spans)
+    suffix = PurePath(values["path"]).suffix.lower()
+    if suffix not in POINTS_SUFFIXES:
+        raise GameCheckError(
+            f"a points file is a .npy, .npz or .csv file, not '{suffix or values['path']}'",
+            span=spans.get("path", spans[""]),
+            hint="save the array with numpy.save (.npy) or numpy.savez (.npz), or write it as comma-separated text (.csv)",
+        )
+    if values["key"] is not None and suffix != ".npz":
+        raise GameCheckError(
+            f"key names an array of a .npz archive; a {suffix} file holds one array", span=spans.get("key", spans[""])
+        )
+
+
+register_source(
+    Source(
+        Signature(
+            "points",
+            (
+                Arg("path", Text(), REQUIRED, "a .npy, .npz or .csv file of N points; relative to the data root"),
+                Arg("dim", Int(1), REQUIRED, "dimension of each point: the file holds an array (N, dim)"),
+                Arg("key", Text(), None, "the array of a .npz archive; default: its only one"),
+                Arg("standardize", Bool(), False, "shift and scale each coordinate to mean 0 and standard deviation 1"),
+            ),
+            "Points read from a local file, drawn uniformly with replacement.",
+            validate=_check_points,
+        ),
+        frozenset({"data"}),
+        lambda v: (v["dim"],),
+        _naming("points", _points),
+        reads_files=True,
     )
 )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from gamedsl.errors import GameCheckError, GameError, GameWarning, LimitError, Source, Span, UsageError
-from gamedsl.library.functions import FUNCTIONS
+from gamedsl.library.functions import FUNCTIONS, NOT_BUILT_IN
 from gamedsl.library.networks import BUILDERS
 from gamedsl.library.signature import close_match, normalize_shape, show_shape, suggest
 from gamedsl.library.sources import INITIALIZERS, SOURCES
@@ -32,6 +32,7 @@ RESERVED = {
 }  # fmt: skip
 
 PARTS = ("g1", "g2")
+SCALAR_KINDS = ("elementwise", "broadcast")  # the functions a divergence part may use: numbers to numbers
 DIVERGENCE_ARGS = ("critic", "real", "fake")
 # Expressions after lets and divergences are expanded: the compilers walk them recursively
 # and hash them structurally, so both their size and their depth must stay bounded.
@@ -87,6 +88,7 @@ class _Checker:
         self.extents: dict[int, tuple[ir.Node, int, int]] = {}  # id -> (node, size, depth), see extent()
         self.used: set[str] = set()
         self.comparisons: list[tuple[ir.Node, ir.Node]] = []  # (real, fake) of each divergence call
+        self.gradients = 0  # grad(...) calls so far: each binds a variable of its own
 
     # ---- driver ------------------------------------------------------------------------
 
@@ -332,6 +334,8 @@ class _Checker:
                     stack.extend((b, a))
                 case ast.Call(args=args, kwargs=kwargs):
                     stack.extend(reversed([*args, *(k.value for k in kwargs)]))
+                case ast.Vector(items=items):
+                    stack.extend(reversed(items))
         return list(dict.fromkeys(uses))
 
     def limit(self, node: ir.Node, span: Span, what: str) -> None:
@@ -511,7 +515,21 @@ class _Checker:
                         hint="E[...] averages over data and latent samples; use the expression without E",
                     )
                 return ir.mean(inner, node.span)
+            case ast.Vector(items=items):
+                return self.vector(node, items)
         raise AssertionError(f"unknown node {node!r}")
+
+    def vector(self, node: ast.Vector, items: tuple[ast.Expr, ...]) -> ir.Node:
+        """`[a, b, c]`: a vector of scalars (the same IR as concat(a, b, c))."""
+        values = [self.expr(item) for item in items]
+        for item, value in zip(items, values):
+            if value.shape:
+                raise GameCheckError(
+                    f"the entries of a vector literal are numbers, but this is {show_shape(value.shape)}",
+                    span=item.span,
+                    hint="join vectors with concat(u, v)",
+                )
+        return ir.fn("concat", tuple(values), node.span)
 
     def binary(self, node: ast.Binary, op: str, a: ir.Node, b: ir.Node) -> ir.Node:
         if ir.broadcast(a.shape, b.shape) is None:
@@ -541,7 +559,8 @@ class _Checker:
         if node.id in self.stdlib:
             raise self.bare_divergence(node)
         if node.id in FUNCTIONS:
-            raise GameCheckError(f"'{node.id}' is a function; call it", span=node.span, hint=f"for example {node.id}(x)")
+            example = "grad(D, x)" if FUNCTIONS[node.id].kind == "gradient" else f"{node.id}(x)"
+            raise GameCheckError(f"'{node.id}' is a function; call it", span=node.span, hint=f"for example {example}")
         raise self.undefined(node)
 
     def bare_divergence(self, node: ast.Name) -> GameCheckError:
@@ -552,6 +571,9 @@ class _Checker:
         )
 
     def undefined(self, node: ast.Name) -> GameCheckError:
+        instead = NOT_BUILT_IN.get(node.id)
+        if instead is not None:
+            return GameCheckError(f"'{node.id}' is not in the language", span=node.span, hint=instead)
         choices = set(self.decls) | set(FUNCTIONS) | set(self.stdlib)
         return GameCheckError(
             f"undefined name '{node.id}'",
@@ -606,14 +628,148 @@ class _Checker:
 
     def function_call(self, node: ast.Call) -> ir.Node:
         function = FUNCTIONS[node.func.id]
-        args = self.positional(node, function.arity, f"'{function.name}'")
+        if function.kind == "gradient":
+            return self.gradient(node)
+        if function.arity is None:
+            args = self.variadic(node, f"'{function.name}'")
+        else:
+            args = self.positional(node, function.arity, f"'{function.name}'")
         if function.kind == "pair" and args[0].shape != args[1].shape:
             raise GameCheckError(
                 f"'{function.name}' needs two vectors of the same size, got {show_shape(args[0].shape)} "
                 f"and {show_shape(args[1].shape)}",
                 span=node.span,
             )
-        return ir.fn(function.name, function.kind, tuple(args), node.span)
+        if function.kind == "broadcast":
+            shape: ir.Shape | None = ()
+            for arg in args:
+                shape = ir.broadcast(shape, arg.shape)
+                if shape is None:
+                    *first, last = [show_shape(a.shape) for a in args]
+                    shapes = ", ".join(first) + " and " + last
+                    raise GameCheckError(
+                        f"'{function.name}' cannot combine {shapes}",
+                        span=node.span,
+                        hint="its arguments must have the same shape, or be numbers",
+                    )
+        if function.kind == "concat":
+            for given, arg in zip(node.args, args):
+                if len(arg.shape) > 1:
+                    raise GameCheckError(
+                        f"'{function.name}' joins numbers and vectors, but this is {show_shape(arg.shape)}",
+                        span=given.span,
+                        hint="flatten images with a network first, or concatenate their features",
+                    )
+        return ir.fn(function.name, tuple(args), node.span)
+
+    def variadic(self, node: ast.Call, what: str) -> list[ir.Node]:
+        if node.kwargs:
+            raise GameCheckError(f"{what} takes no keyword arguments", span=node.kwargs[0].span)
+        if not node.args:
+            raise GameCheckError(f"{what} takes at least one argument", span=node.span, hint="for example concat(x, G(z))")
+        return [self.expr(a) for a in node.args]
+
+    def gradient(self, node: ast.Call) -> ir.Node:
+        """`grad(D, p)`: the gradient of the critic D at the points p; `grad(EXPR, x)`: the
+        gradient of a scalar expression with respect to the data or latent variable x. One
+        gradient per sample in both cases."""
+        usage = "write grad(D, x) for a critic D at points x, or grad(EXPR, x) for a data or latent variable x"
+        if node.kwargs:
+            raise GameCheckError("'grad' takes no keyword arguments", span=node.kwargs[0].span, hint=usage)
+        if len(node.args) != 2:
+            raise GameCheckError(
+                f"'grad' takes 2 arguments, got {len(node.args)}",
+                span=node.args[2].span if len(node.args) > 2 else node.span,
+                hint=usage,
+            )
+        what, where = node.args
+        if isinstance(what, ast.Name) and isinstance(self.decls.get(what.id), ast.NetworkDecl):
+            return self.critic_gradient(node, what, where)
+        target = self.decls.get(where.id) if isinstance(where, ast.Name) else None
+        if isinstance(target, ast.ParamDecl):
+            raise GameCheckError(
+                f"grad differentiates with respect to inputs, but '{where.id}' is a parameter",
+                span=where.span,
+                hint="the solvers differentiate each utility with respect to its player's parameters themselves; "
+                f"grad(D, {where.id}) is the gradient of a critic D with respect to its input, at the point {where.id}",
+            )
+        if isinstance(target, ast.NetworkDecl):
+            raise GameCheckError(
+                f"grad differentiates with respect to inputs, but '{where.id}' is a network",
+                span=where.span,
+                hint=f"for the gradient of '{where.id}' at points p, write grad({where.id}, p)",
+            )
+        if not isinstance(target, ast.SampleDecl):
+            raise GameCheckError(
+                "grad(EXPR, x) differentiates with respect to a data or latent variable x, named by itself",
+                span=where.span,
+                hint="to differentiate a critic D at any points p, write grad(D, p)",
+            )
+        return self.sample_gradient(node, what, where)
+
+    def critic_gradient(self, node: ast.Call, what: ast.Name, where: ast.Expr) -> ir.Node:
+        net = self.networks[what.id]
+        self.used.add(net.name)
+        if net.output != ():
+            raise GameCheckError(
+                f"grad needs a critic with one output, but '{net.name}' outputs {show_shape(net.output)}",
+                span=what.span,
+                hint=f"the gradient of one output k is grad({net.name}(x)[k], x) for a data or latent variable x",
+            )
+        self.gradient_is_per_sample(net, what.span)
+        at = self.expr(where)
+        if at.shape != net.input:
+            raise GameCheckError(
+                f"network '{net.name}' takes {show_shape(net.input)}, but grad evaluates it at {show_shape(at.shape)}",
+                span=where.span,
+                hint=f"'{net.name}' is declared on line {net.decl.span.line} as {_arrow_text(net)}",
+            )
+        var = self.gradient_variable(at, where.span)
+        return ir.gradient(ir.apply(net.name, (), var, what.span), var.name, at, node.span)
+
+    def sample_gradient(self, node: ast.Call, what: ast.Expr, where: ast.Name) -> ir.Node:
+        body = self.expr(what)
+        if body.shape:
+            raise GameCheckError(
+                f"grad differentiates a number, but this is {show_shape(body.shape)}",
+                span=what.span,
+                hint="pick one entry with [i], or reduce it with sum(...), norm(...) or dot(...)",
+            )
+        for n in ir.walk(body):
+            if isinstance(n, ir.Mean):
+                raise GameCheckError(
+                    "grad differentiates each sample's value, but this averages over the batch",
+                    span=n.span if n.span.line else what.span,
+                    hint="take the expectation outside: E[norm(grad(D(x), x))^2]",
+                )
+            if isinstance(n, ir.Apply):
+                self.gradient_is_per_sample(self.networks[n.network], n.span if n.span.line else what.span)
+        sample = self.samples[where.id]
+        self.used.add(where.id)
+        at = ir.Sample(sample.shape, True, where.id, where.span)
+        if where.id not in ir.samples(body):
+            raise GameCheckError(
+                f"this does not depend on '{where.id}', so its gradient with respect to '{where.id}' is zero",
+                span=what.span,
+                hint=f"grad(EXPR, {where.id}) differentiates an expression in which {where.id} occurs",
+            )
+        var = self.gradient_variable(at, where.span)
+        return ir.gradient(ir.replace_sample(body, where.id, var), var.name, at, node.span)
+
+    def gradient_variable(self, at: ir.Node, span: Span) -> ir.Var:
+        """The variable a gradient binds: named so that no other can capture it."""
+        self.gradients += 1
+        return ir.Var(at.shape, at.sampled, f"grad#{self.gradients}", span)
+
+    def gradient_is_per_sample(self, net: NetworkInfo, span: Span) -> None:
+        """With batch norm, one example's output depends on the whole batch: no per-sample gradient."""
+        if network_footprint(net).couples_examples:
+            raise GameCheckError(
+                f"network '{net.name}' uses batch norm, so its output for one sample depends on the whole batch "
+                "and grad has no per-sample gradient to give",
+                span=span,
+                hint=f"build '{net.name}' without batch norm: {_without_batch_norm(net)}",
+            )
 
     def network_call(self, node: ast.Call, net: NetworkInfo) -> ir.Node:
         (arg,) = self.positional(node, 1, f"network '{net.name}'")
@@ -635,7 +791,7 @@ class _Checker:
                 f"network '{net.name}' uses batch norm, which needs several values per channel, but it is applied "
                 "to a value that does not vary over the batch (a batch of one)",
                 span=span,
-                hint="apply it to sampled values, such as G(z) with latent z, or build it with batchnorm=false",
+                hint=f"apply it to sampled values, such as G(z) with latent z, or build it with {_without_batch_norm(net)}",
             )
 
     def part_call(self, node: ast.Call) -> ir.Node:
@@ -716,7 +872,11 @@ class _Checker:
                 )
             self.batch_norm_needs_a_batch(critic, value, given[side].span)
             sides[side] = ir.apply(critic.name, (), value, given[side].span)
-        self.comparisons.append((sides["real"].arg, sides["fake"].arg))
+        real = sides["real"].arg
+        if any(s.kind == "data" and s.shape == real.shape for s in self.samples.values()):
+            # samples of the data and of the model; a packed critic's inputs (PacGAN's concat(x1, x2))
+            # are not: comparison.infer then finds the generator's own samples
+            self.comparisons.append((real, sides["fake"].arg))
         g1 = ir.substitute(divergence.parts["g1"], "t", sides["fake"])
         g2 = ir.substitute(divergence.parts["g2"], "t", sides["real"])
         return ir.binary("-", ir.expectation(g1, node.span), ir.expectation(g2, node.span), node.span)
@@ -752,9 +912,15 @@ class _PartChecker:
                 return ir.neg(inner, node.span) if op == "-" else inner
             case ast.Binary(op=op, left=a, right=b):
                 return ir.binary(op, self.expr(a), self.expr(b), node.span)
-            case ast.Call(func=func, attr=None) if func.id in FUNCTIONS and FUNCTIONS[func.id].kind == "elementwise":
-                (arg,) = self.args(node, func.id)
-                return ir.fn(func.id, "elementwise", (arg,), node.span)
+            case ast.Call(func=func, attr=None) if func.id in FUNCTIONS and FUNCTIONS[func.id].kind in SCALAR_KINDS:
+                return ir.fn(func.id, tuple(self.args(node, func.id, FUNCTIONS[func.id].arity)), node.span)
+            case ast.Call(func=func, attr=None) if func.id in FUNCTIONS and FUNCTIONS[func.id].kind == "gradient":
+                raise GameCheckError(
+                    f"'{self.part.name}' is a function of one real variable; grad cannot be used in it",
+                    span=node.span,
+                    hint="put gradient penalties in a player's objective, e.g. "
+                    "maximizes gan(critic=D, real=x, fake=G(z)) - 5 * E[norm(grad(D, x))^2]",
+                )
             case ast.Call():
                 raise GameCheckError(
                     f"'{self.part.name}' is a function of one real variable; '{node.callee}' cannot be used in it",
@@ -766,17 +932,23 @@ class _PartChecker:
                     f"'{self.part.name}' is a function of one real variable; it cannot index or take expectations",
                     span=node.span,
                 )
+            case ast.Vector():
+                raise GameCheckError(
+                    f"'{self.part.name}' is a function of one real variable; it returns a number, not a vector",
+                    span=node.span,
+                )
         raise AssertionError(node)
 
-    def args(self, node: ast.Call, name: str) -> list[ir.Node]:
+    def args(self, node: ast.Call, name: str, count: int) -> list[ir.Node]:
         if node.kwargs:
             raise GameCheckError(f"'{name}' takes no keyword arguments", span=node.kwargs[0].span)
-        if len(node.args) != 1:
+        if len(node.args) != count:
+            plural = "argument" if count == 1 else "arguments"
             raise GameCheckError(
-                f"'{name}' takes 1 argument, got {len(node.args)}",
-                span=node.args[1].span if len(node.args) > 1 else node.span,
+                f"'{name}' takes {count} {plural}, got {len(node.args)}",
+                span=node.args[count].span if len(node.args) > count else node.span,
             )
-        return [self.expr(node.args[0])]
+        return [self.expr(a) for a in node.args]
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -809,6 +981,12 @@ def _arrow_text(net: NetworkInfo) -> str:
     shape: Callable = lambda s: str(s[0]) if len(s) == 1 else "[" + ", ".join(map(str, s)) + "]"  # noqa: E731
     src, dst = net.args.get("io", ((1,), (1,)))
     return f"{net.builder}({shape(src)} -> {shape(dst)}, ...)"
+
+
+def _without_batch_norm(net: NetworkInfo) -> str:
+    """The argument of the network's builder that leaves batch norm out."""
+    names = {arg.name for arg in BUILDERS[net.builder].signature.args}
+    return "norm=layer or norm=none" if "norm" in names else "batchnorm=false"
 
 
 def _conjunction(items: list[str]) -> str:

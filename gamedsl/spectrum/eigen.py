@@ -11,17 +11,16 @@ a request for more gets the dense method, or a usage error beyond its size).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator, eigs
 from threadpoolctl import threadpool_limits
-from torch.func import vmap
 
 from gamedsl.errors import DivergedError, UsageError
 from gamedsl.nets.dcgan import running_stats_frozen
-from gamedsl.spectrum.field import FlatField
+from solvers.field import GameField
 
 DENSE_LIMIT = 6000  # parameters; above this, Arnoldi
 
@@ -60,30 +59,6 @@ def describe(eigs_: np.ndarray) -> dict:
     }
 
 
-def dense_jacobian(
-    field: FlatField, batches: Iterable, dtype: torch.dtype, chunk: int = 128, poll: Callable[[], None] = lambda: None
-) -> np.ndarray:
-    """v'(x) averaged over the batches, column block by column block.
-
-    The columns of player j are forward-mode products with tangents in player j's
-    parameters only, vectorised over `chunk` basis vectors at a time. `poll` is called
-    between blocks (a stop request raises there).
-    """
-    x = field.flat(dtype)
-    total = torch.zeros(field.dim, field.dim, dtype=torch.float64)
-    count = 0
-    for batch in batches:
-        count += 1
-        for j, (a, b) in enumerate(field.bounds):
-            columns = vmap(lambda u, batch=batch, j=j: field.block_jvp(x, batch, j, u))
-            eye = torch.eye(b - a, dtype=dtype)
-            for start in range(0, b - a, chunk):
-                poll()
-                stop = min(start + chunk, b - a)
-                total[:, a + start : a + stop] += columns(eye[start:stop]).T.double()
-    return (total / count).numpy()
-
-
 def spectrum(
     game, gamma: float, batches: int = 10, k: int = 20, which: str = "LR", dense: bool | None = None,
     poll: Callable[[], None] = lambda: None,
@@ -102,7 +77,7 @@ def spectrum(
 
 
 def _spectrum(game, gamma: float, batches: int, k: int, which: str, dense: bool | None, poll: Callable[[], None]) -> Spectrum:
-    field = FlatField(game)
+    field = GameField(game)
     use_dense = field.dim <= DENSE_LIMIT if dense is None else dense
     method = "dense"
     if not use_dense and not arnoldi_can(field.dim, k):
@@ -115,7 +90,7 @@ def _spectrum(game, gamma: float, batches: int, k: int, which: str, dense: bool 
         method = f"dense, all {field.dim} eigenvalues (--k {k}: Arnoldi finds at most n - 2 of n >= 4)"
     if use_dense:
         draws = (game.draw_batch(f"spectrum-{i}") for i in range(batches))  # one at a time: each is used once
-        J = dense_jacobian(field, draws, game.dtype, poll=poll)
+        J = field.dense(field.x(game.dtype), draws, poll=poll).numpy()
         _finite(J)
         # as many BLAS threads as torch uses: more than the free cores slows LAPACK down severalfold
         with threadpool_limits(torch.get_num_threads()):
@@ -140,19 +115,19 @@ def arnoldi_can(n: int, k: int) -> bool:
     return n >= 4 and k <= n - 2
 
 
-def _arnoldi(field: FlatField, draws: list, gamma: float, k: int, which: str, dtype: torch.dtype, poll) -> Spectrum:
-    x = field.flat(dtype)
+def _arnoldi(field: GameField, draws: list, gamma: float, k: int, which: str, dtype: torch.dtype, poll) -> Spectrum:
+    x = field.x(dtype)
     n = field.dim
 
     def jv(u: np.ndarray) -> torch.Tensor:
         poll()
         t = torch.from_numpy(np.ascontiguousarray(u.real)).to(dtype)
-        product = sum(field.jvp(x, b, t) for b in draws) / len(draws)
+        product = sum(field.jvp_at(x, b, t) for b in draws) / len(draws)
         _finite(product.numpy())
         return product
 
     def jtv(u: torch.Tensor) -> torch.Tensor:
-        return sum(field.vjp(x, b, u) for b in draws) / len(draws)
+        return sum(field.vjp_at(x, b, u) for b in draws) / len(draws)
 
     op_v = LinearOperator((n, n), matvec=lambda u: jv(u).double().numpy(), dtype=np.float64)
 

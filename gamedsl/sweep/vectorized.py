@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from torch.func import functional_call
 
 import solvers
 from gamedsl.compile.torch_game import TorchGame, pick_device
 from gamedsl.config import METHOD_KEYS, RunConfig
 from gamedsl.semantics.model import CheckedGame
 from gamedsl.training.threads import set_threads
+from solvers.field import GameField
 from solvers.functional import make_step
 
-SUPPORTED = {"simga", "altga", "momentum", "consensus", "smoothing", "extragradient", "past_extragradient", "optimistic", "sga"}
 SHARED = ("solver", "optimizer", "steps", "batch", "dtype", "device", "threads")
 VECTORISED_BELOW = 100_000  # parameters; beyond, a vmapped step gains little on sequential runs (docs/scaling.md)
 
@@ -47,7 +46,8 @@ def obstacle(game: CheckedGame, configs: list[RunConfig]) -> str | None:
     for key in SHARED:
         if any(getattr(c, key) != getattr(first, key) for c in configs):
             return f"the configurations differ in '{key}'"
-    if first.solver not in SUPPORTED or first.solver_params.get("debias"):
+    per_example = any(s.per_example and first.solver_params.get(s.name) for s in solvers.describe(first.solver))
+    if not solvers.SOLVERS.cls(first.solver).vectorizes or per_example:  # per-example fields are vmapped already
         return f"solver '{first.solver}' has no vectorised form here"
     if first.shards > 1:
         return "sharded sampling"
@@ -74,22 +74,19 @@ def run(
     writers: list,
     metrics: Callable[[TorchGame, RunConfig], dict[str, float]],
     progress: Callable[[int], None] = lambda step: None,
+    compile: bool = False,
 ) -> list[Outcome]:
     """Run every configuration for `configs[0].steps` steps; log each to its TensorBoard writer
-    under the tags `gamedsl solve` uses. `metrics` gives the mixture metrics of one configuration."""
+    under the tags `gamedsl solve` uses. `metrics` gives the mixture metrics of one configuration.
+    `compile` takes the vmapped step as one compiled graph (solvers/compiled.py explains why)."""
     first = configs[0]
     device = pick_device(first.device)
     games = [TorchGame(game, batch=c.batch, seed=c.seed, device=device, dtype=c.dtype) for c in configs]
     set_threads(first.threads, sum(p.numel() for g in games for p in g.parameters()))  # one step computes them all
     runs = [solvers.Run(g, c.make_solver(), c.make_optimizer()) for g, c in zip(games, configs)]
     base = games[0]
-    by_id = {id(p): name for name, p in base.named_parameters()}
-    names = [by_id[id(p)] for p in runs[0].engine.params]
     slices = runs[0].engine.slices
-
-    def utility(params, batch, player):
-        return functional_call(base, dict(zip(names, params)), (batch,), {"player": player})
-
+    field = GameField(base)  # the one definition of v, evaluated at each configuration's tensors under vmap
     hyper, fixed = {}, {}
     for key in ("solver", "optimizer"):
         values = [dict(getattr(r.solver if key == "solver" else r.engine.optimizer, "__dict__")) for r in runs]
@@ -99,7 +96,9 @@ def run(
             if len({v[name] for v in values}) > 1
         }
         fixed[key] = {name: value for name, value in values[0].items() if name not in hyper[key]}
-    step = make_step(type(runs[0].solver), type(runs[0].engine.optimizer), utility, slices, fixed)
+    step = make_step(type(runs[0].solver), type(runs[0].engine.optimizer), field, fixed)
+    if compile:
+        step = torch.compile(step, fullgraph=True, dynamic=False)
 
     def stack(lists):
         return [torch.stack([t.detach() for t in ts]) for ts in zip(*lists)]

@@ -152,7 +152,15 @@ class Expect:
     span: Span = _span()
 
 
-Expr = Union[Number, Name, Unary, Binary, Call, Index, Expect]
+@dataclass(frozen=True)
+class Vector:
+    """`[a, b, c]`: a vector of scalars."""
+
+    items: tuple["Expr", ...]
+    span: Span = _span()
+
+
+Expr = Union[Number, Name, Unary, Binary, Call, Index, Expect, Vector]
 
 
 # ---- declarations ----------------------------------------------------------------------

@@ -128,6 +128,9 @@ EXAMPLES: dict[tuple[str, str | None], list[str]] = {
         _H + "param p = p +",
         _H + "network G = mlp(hidden=)",
     ],
+    ("a vector literal has at least one entry", "for example: [x[0], 1]"): [
+        _H + "let a = []",
+    ],
     ("an index is a whole number from 0 in square brackets", "for example: x[0]"): [
         _H + "let a = x[-1]",
         _H + "let a = x[i]",
@@ -166,8 +169,8 @@ def describe_expected(expected, parser) -> str:
     for name in sorted(names, key=lambda n: (n not in _WORDS, n)):
         words.append(_WORDS.get(name) or _literal(name, parser))
     words = list(dict.fromkeys(words))
-    if len(words) > 6:
-        words = words[:6] + ["…"]
+    if len(words) > 7:
+        words = words[:7] + ["…"]
     if len(words) <= 1:
         return words[0] if words else "something else"
     return ", ".join(words[:-1]) + " or " + words[-1]

@@ -584,6 +584,9 @@ class _ToAst(lark.Transformer):
     def expect(self, meta, children):
         return ast.Expect(children[0], _meta(meta))
 
+    def vector(self, meta, children):
+        return ast.Vector(tuple(children), _meta(meta))
+
     def callee(self, meta, children):
         func, attr = (children + [None])[:2]
         return ast.Name(str(func), _tok(func)), (ast.Name(str(attr), _tok(attr)) if attr else None)

@@ -48,6 +48,8 @@ def _expr(node: ast.Expr) -> tuple[str, int]:
             return f"{_wrap(text, prec, _PRECEDENCE['atom'])}[{i}]", _PRECEDENCE["atom"]
         case ast.Expect(body=b):
             return f"E[{expr(b)}]", _PRECEDENCE["atom"]
+        case ast.Vector(items=items):
+            return "[" + ", ".join(expr(i) for i in items) + "]", _PRECEDENCE["atom"]
     raise AssertionError(node)
 
 

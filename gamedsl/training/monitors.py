@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import solvers
 from gamedsl.cli.output import Progress, err
 from gamedsl.errors import DivergedError, OutputError
 from gamedsl.training import rundir, stopping
@@ -124,17 +125,34 @@ def _quiet_writer_thread(args) -> None:
 
 class Pictures:
     """For 2-D games: every `image_every` steps, save model samples (fixed z) to
-    snapshots/step_NNNNNNN.npy, draw their density over the target and log the mode metrics."""
+    snapshots/step_NNNNNNN.npy and draw their density over the target; for 2-D mixtures,
+    also log the mode metrics. When the data are not a mixture, the real samples the
+    target is drawn from are saved once to snapshots/real.npy (`gamedsl plot` reads them)."""
+
+    REAL = "real.npy"
 
     def __init__(self, session: Session, board: TensorBoard | None):
+        from gamedsl.plotting.density import is_2d
+
         self.session = session
         self.board = board
         self.every = session.config.image_every
         self.mixture = session.mixture()
+        self.plotted = is_2d(session.game)
+        self._target = None
 
     @property
     def active(self) -> bool:
-        return bool(self.every) and self.mixture is not None
+        return bool(self.every) and self.plotted
+
+    @property
+    def target(self):
+        """The density target, drawn once from a fixed stream (the same samples at every snapshot)."""
+        from gamedsl.plotting import density
+
+        if self._target is None:
+            self._target = density.target(self.mixture, self.session.torch_game.draw)
+        return self._target
 
     def snapshot(self, step: int) -> None:
         from gamedsl.metrics.mixture import mixture_metrics
@@ -143,15 +161,20 @@ class Pictures:
 
         samples = self.session.torch_game.draw("fake", self.session.config.eval_samples)
         array = samples.cpu().numpy()
-        rundir.write_atomic(rundir.subdirectory(self.session.directory, "snapshots") / f"step_{step:07d}.npy", lambda h: np.save(h, array))
+        folder = rundir.subdirectory(self.session.directory, "snapshots")
+        rundir.write_atomic(folder / f"step_{step:07d}.npy", lambda h: np.save(h, array))
+        if self.mixture is None and not (folder / self.REAL).is_file():
+            real = self.target.samples
+            rundir.write_atomic(folder / self.REAL, lambda h: np.save(h, real))
         if self.board is None:
             return
-        means, std = self.mixture
-        fig = panel([(step, samples.cpu().numpy())], means.numpy(), std)
+        fig = panel([(step, array)], self.target)
         self.board.writer.add_image("samples/density", to_array(fig), step, dataformats="HWC")
-        for key, value in mixture_metrics(samples, means, std).items():
-            if key in ("modes", "high_quality", "reverse_kl") and np.isfinite(value):
-                self.board.writer.add_scalar(f"mixture/{key}", value, step)
+        if self.mixture is not None:
+            means, std = self.mixture
+            for key, value in mixture_metrics(samples, means, std).items():
+                if key in ("modes", "high_quality", "reverse_kl") and np.isfinite(value):
+                    self.board.writer.add_scalar(f"mixture/{key}", value, step)
 
     def __call__(self, run, info) -> bool:
         if due(run.step_count, self.every, self.session.config.steps):
@@ -212,8 +235,7 @@ class Checkpoints:
 
     def __call__(self, run, info) -> bool:
         if self.every and run.step_count % self.every == 0:
-            run.check_field(info)  # never save a state whose next step is already lost
-            run.check_parameters()
+            run.check()  # never save a state that is already lost
             self.session.save_checkpoint()
         return False
 
@@ -244,7 +266,7 @@ class Spectra:
         self.session = session
         self.board = board
         self.every = session.config.spectrum_every
-        self.gamma = float(session.config.solver_params.get("gamma", 10.0))
+        self.gamma = float(session.config.solver_params.get("gamma", solvers.default("consensus", "gamma")))
         self.skipped = 0
 
     def __call__(self, run, info) -> bool:

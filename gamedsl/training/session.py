@@ -8,6 +8,7 @@ config.json, params/ (state dicts), samples.npy and metrics.json.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from gamedsl.config import MAX_THREADS, RunConfig
 from gamedsl.data import images
 from gamedsl.data.images import to_uint8
 from gamedsl.errors import DataError, GameError, UsageError
+from gamedsl.library.sources import SOURCES
 from gamedsl.metrics.mixture import mixture_metrics, mixture_of
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame
@@ -130,15 +132,25 @@ class Session:
         )
         return path
 
-    def train(self, callbacks: Sequence = ()) -> solvers.Result:
+    def train(self, callbacks: Sequence = (), note: Callable[[str], None] = lambda text: None) -> solvers.Result:
         """Run until the configured total number of steps (a resumed run continues).
 
         A solver that finds at its first step that it cannot handle this game (e.g. debias
         without sampled data) raises SolverError; it becomes a usage error here."""
+        self.run.note = note
+        if self.compiles(self.config.steps - self.run.step_count):
+            compile_cache()
+            self.run.use_compiled("reduce-overhead" if self.torch_game.device.type == "cuda" else None)
         try:
             return self._solve(callbacks)
         except solvers.SolverError as exc:
             raise UsageError(f"solver '{self.config.solver}': {exc.message}", hint=exc.hint) from None
+
+    def compiles(self, remaining: int) -> bool:
+        """compile = true, or auto and a run long enough to repay compiling its step."""
+        if self.config.compile == "auto":
+            return not self.parallel.active and remaining >= compile_threshold(self.torch_game.device)
+        return self.config.compile == "true"
 
     def _solve(self, callbacks: Sequence) -> solvers.Result:
         return solvers.solve(
@@ -235,7 +247,7 @@ class Session:
             "gamedsl": __import__("gamedsl").__version__,
             "torch": torch.__version__,
         }
-        if self.image_shape() is not None:
+        if self.image_shape() is not None or any(SOURCES[s.source].reads_files for s in self.game.samples.values()):
             data["data_root"] = str(images.data_root())
         rundir.write_json(self.directory / rundir.CONFIG, data)
 
@@ -272,18 +284,19 @@ class Session:
         return summary
 
     def write_picture(self, fake: torch.Tensor) -> str | None:
-        """samples.png: the final density over the target (2-D mixtures) or a grid of the
-        first 64 samples (images); None when the samples are neither."""
+        """samples.png: the final density over the target (2-D games: a mixture's modes, or
+        samples of the real data) or a grid of the first 64 samples (images); None when the
+        samples are neither."""
         if fake.dim() == 4:
             from gamedsl.plotting.grid import image_grid
 
             write_png(self.directory / "samples.png", image_grid(fake[:64]))
             return "samples.png"
-        elif self.mixture() is not None:
-            from gamedsl.plotting.density import panel
+        elif fake.dim() == 2 and fake.shape[1] == 2:
+            from gamedsl.plotting import density
 
-            means, std = self.mixture()
-            figure = panel([(self.run.step_count, fake.cpu().numpy())], means.numpy(), std, title=self.game.name)
+            target = density.target(self.mixture(), self.torch_game.draw)
+            figure = density.panel([(self.run.step_count, fake.cpu().numpy())], target, title=self.game.name)
             write = lambda handle: figure.savefig(handle, format="png")  # noqa: E731
         else:
             return None
@@ -296,6 +309,21 @@ def write_png(path: Path, array: np.ndarray) -> Path:
     from PIL import Image
 
     return rundir.write_atomic(path, lambda handle: Image.fromarray(array).save(handle, format="PNG"))
+
+
+# compile = auto compiles runs of at least this many steps: the break-even of docs/performance.md
+# (compiling the step once against the time it saves on every step), measured on each device type
+COMPILE_AFTER = {"cpu": 20_000, "cuda": 2_000}
+
+
+def compile_threshold(device: torch.device) -> int:
+    return COMPILE_AFTER.get(device.type, COMPILE_AFTER["cpu"])
+
+
+def compile_cache() -> None:
+    """Inductor's cache in the user's cache folder (not /tmp), so that a second run of the same
+    game starts from compiled kernels; TORCHINDUCTOR_CACHE_DIR still wins."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path.home() / ".cache" / "gamedsl" / "inductor"))
 
 
 def _at_declaration(exc: DataError, game: CheckedGame) -> DataError:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from solvers import vec
 from solvers.optimizers.base import OPTIMIZERS, Optimizer
 from solvers.registry import param
 
@@ -22,21 +19,29 @@ class Adam(Optimizer):
     eps: float = param(1e-8, "added to the root of the second moment", "(0, 1]")
 
     def init(self, params):
+        import torch
+
+        from solvers import vec
+
         return {
             "exp_avg": vec.zeros_like(params),
             "exp_avg_sq": vec.zeros_like(params),
             "step": [torch.zeros((), dtype=torch.float64) for _ in params],
         }
 
-    @torch.no_grad()
     def step_(self, params, direction, state):
-        steps = state["step"]
-        for s in steps:
-            s.add_(1.0)
-        # the players of one call step together, so their counters agree; under torch.func
-        # transforms the counter stays a tensor and so do the bias corrections
-        t = float(steps[0]) if vec.is_eager(params) else steps[0]
-        vec.ema_(state["exp_avg"], direction, self.beta1)
-        vec.ema_square_(state["exp_avg_sq"], direction, self.beta2)
-        denom = vec.root(vec.scale(state["exp_avg_sq"], 1 / (1 - self.beta2**t)), self.eps)
-        vec.add_ratio_(params, state["exp_avg"], denom, self.lr / (1 - self.beta1**t))
+        import torch
+
+        from solvers import vec
+
+        with torch.no_grad():
+            steps = state["step"]
+            for s in steps:
+                s.add_(1.0)
+            # the players of one call step together, so their counters agree; under torch.func
+            # transforms the counter stays a tensor and so do the bias corrections
+            t = float(steps[0]) if vec.is_eager(params) else steps[0]
+            vec.ema_(state["exp_avg"], direction, self.beta1)
+            vec.ema_square_(state["exp_avg_sq"], direction, self.beta2)
+            denom = vec.root(vec.scale(state["exp_avg_sq"], 1 / (1 - self.beta2**t)), self.eps)
+            vec.add_ratio_(params, state["exp_avg"], denom, self.lr / (1 - self.beta1**t))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-import torch
+from typing import TYPE_CHECKING, ClassVar
 
 from solvers.registry import Registry
 
-State = dict[str, list[torch.Tensor]]
+if TYPE_CHECKING:  # the declarations are read without torch (`gamedsl check`)
+    import torch
+
+State = dict[str, list["torch.Tensor"]]
 
 
 class Optimizer:

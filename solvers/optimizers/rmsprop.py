@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from solvers import vec
 from solvers.optimizers.base import OPTIMIZERS, Optimizer
 from solvers.registry import param
 
@@ -29,6 +26,8 @@ class RMSProp(Optimizer):
     centered: bool = param(False, "divide by the centred second moment (the running variance)")
 
     def init(self, params):
+        from solvers import vec
+
         state = {"square_avg": vec.zeros_like(params)}
         if self.momentum:
             state["momentum_buffer"] = vec.zeros_like(params)
@@ -36,18 +35,22 @@ class RMSProp(Optimizer):
             state["grad_avg"] = vec.zeros_like(params)
         return state
 
-    @torch.no_grad()
     def step_(self, params, direction, state):
+        import torch
+
+        from solvers import vec
+
         # the state's layout (made by `init`) decides the branches, so that the same code runs
         # when the hyperparameters are tensors (vectorised sweeps)
-        vec.ema_square_(state["square_avg"], direction, self.alpha)
-        mean = state.get("grad_avg")
-        if mean is not None:
-            vec.ema_(mean, direction, self.alpha)
-        denom = vec.root(state["square_avg"], self.eps, mean)
-        buf = state.get("momentum_buffer")
-        if buf is not None:
-            vec.scale_add_(buf, self.momentum, vec.ratio(direction, denom))
-            vec.add_(params, buf, alpha=self.lr)
-        else:
-            vec.add_ratio_(params, direction, denom, self.lr)
+        with torch.no_grad():
+            vec.ema_square_(state["square_avg"], direction, self.alpha)
+            mean = state.get("grad_avg")
+            if mean is not None:
+                vec.ema_(mean, direction, self.alpha)
+            denom = vec.root(state["square_avg"], self.eps, mean)
+            buf = state.get("momentum_buffer")
+            if buf is not None:
+                vec.scale_add_(buf, self.momentum, vec.ratio(direction, denom))
+                vec.add_(params, buf, alpha=self.lr)
+            else:
+                vec.add_ratio_(params, direction, denom, self.lr)

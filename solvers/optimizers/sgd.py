@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from solvers import vec
 from solvers.optimizers.base import OPTIMIZERS, Optimizer
 from solvers.registry import param
 
@@ -18,6 +15,10 @@ class SGD(Optimizer):
     summary = "plain steps x <- x + h d"
     lr: float = param(0.01, "step size h", "(0, 1e3]")
 
-    @torch.no_grad()
     def step_(self, params, direction, state):
-        vec.add_(params, direction, alpha=self.lr)
+        import torch
+
+        from solvers import vec
+
+        with torch.no_grad():
+            vec.add_(params, direction, alpha=self.lr)

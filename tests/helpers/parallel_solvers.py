@@ -11,23 +11,21 @@ from pathlib import Path
 import torch
 
 import gamedsl
+import solvers
 from gamedsl.config import resolve
 from gamedsl.training.parallel import from_environment, shutdown
 from gamedsl.training.session import Session
 
-CASES = {  # name -> (solver, its parameters, the optimizer if not the game's rmsprop)
-    "simga": ("simga", {}, None),
-    "altga": ("altga", {}, None),
-    "momentum": ("momentum", {"beta": -0.3}, None),
-    "consensus": ("consensus", {"gamma": 10.0}, None),
-    "smoothing": ("smoothing", {"gamma": 10.0}, None),
+SETTINGS = {  # solver -> (its parameters, the optimizer if not the game's rmsprop); any other: its defaults
+    "momentum": ({"beta": -0.3}, None),
+    "past_extragradient": ({}, ("adam", {"lr": 1e-3})),
+    "sga": ({"lam": 1.0, "align": True}, None),
+    "cgd": ({"tol": 1e-12}, ("sgd", {"lr": 0.05})),
+    "acgd": ({"tol": 1e-12}, ("sgd", {"lr": 1e-3})),
+}
+CASES = {  # name -> (solver, its parameters, the optimizer): every registered solver, and debiased consensus
+    **{name: (name, *SETTINGS.get(name, ({}, None))) for name in solvers.available()},
     "consensus_debias": ("consensus", {"gamma": 10.0, "debias": True}, None),
-    "extragradient": ("extragradient", {}, None),
-    "past_extragradient": ("past_extragradient", {}, ("adam", {"lr": 1e-3})),
-    "optimistic": ("optimistic", {}, None),
-    "sga": ("sga", {"lam": 1.0, "align": True}, None),
-    "cgd": ("cgd", {"tol": 1e-12}, ("sgd", {"lr": 0.05})),
-    "acgd": ("acgd", {"tol": 1e-12}, ("sgd", {"lr": 1e-3})),
 }
 
 

@@ -1,0 +1,83 @@
+"""Compiled solver steps: the field, the solver's terms, the optimizer and the guard as one graph.
+
+An eager step of a small game is mostly overhead: a consensus step of the paper's mixture
+of Gaussians dispatches some two thousand tiny operations, and their bookkeeping, not
+their arithmetic, sets its time. `torch.compile` traces the functional step (the solver's
+own `step` on a `FunctionalEngine`, solvers/functional.py) into one graph and inductor
+fuses it into a few kernels. The step updates the run's own tensors in place (parameters,
+optimizer and solver state, the guard), so checkpoints, resume and every reader of the run
+see exactly what they see after an eager step. Batches are drawn eagerly, before the step,
+from the game's own generators: sampling, and with it a resumed run, is unchanged.
+
+`mode` is torch.compile's: "reduce-overhead" on CUDA captures the step as a CUDA graph
+(one launch instead of thousands); on the CPU the default mode is used. Compilation happens
+at the first step; where it cannot (a solver whose step takes decisions on the host,
+GMRES; a game that is not an nn.Module; no working C++ compiler), the run says why once
+and takes eager steps.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from solvers.base import Step
+from solvers.field import GameField
+from solvers.functional import FunctionalEngine
+from solvers.layout import identity
+from solvers.run import note_non_finite
+
+
+class NotCompilable(Exception):
+    """Why this run's steps cannot be compiled; the run takes eager steps instead."""
+
+
+class CompiledStep:
+    def __init__(self, run, mode: str | None = None):
+        solver, engine = run.solver, run.engine
+        if not getattr(type(solver), "compiles", True):
+            raise NotCompilable(f"solver '{solver.name}' takes decisions on the host inside a step")
+        if engine.world > 1 or engine.reduce is not identity:
+            raise NotCompilable("data-parallel steps reduce across processes between the step's pieces")
+        if not isinstance(run.game, torch.nn.Module):
+            raise NotCompilable("the game is not an nn.Module, so its utilities are not a function of explicit tensors")
+        try:
+            field = GameField(run.game)
+        except ValueError as exc:
+            raise NotCompilable(str(exc)) from None
+        if any(p is not q for p, q in zip(field.params, engine.params)) or len(field.params) != len(engine.params):
+            raise NotCompilable("the players' tensors are not the game module's parameters")
+        self.run = run
+        self.draws = solver.batches_per_step(len(engine.slices))
+        self.params = [p.detach() for p in engine.params]  # the run's own storage: updated in place
+        optimizer, slices = engine.optimizer, engine.slices
+
+        def step(params, opt_state, state, batches, first, count):
+            functional = FunctionalEngine(field, params, optimizer, opt_state, batches)
+            info = solver.step(functional, state)
+            utilities = torch.stack(info.utilities)
+            note_non_finite(slices, first, count, utilities, info.field, functional.params)
+            return utilities, info.field, info.extras
+
+        self.function = torch.compile(step, fullgraph=True, dynamic=False, mode=mode)
+        self.compiled = False  # until the first step has compiled
+
+    def step(self) -> Step | None:
+        """One compiled step; None (after a note, with nothing changed) if it cannot be compiled."""
+        run = self.run
+        saved = None if self.compiled or not hasattr(run.game, "rng_state") else run.game.rng_state()
+        batches = [run.game.sample() for _ in range(self.draws)]
+        try:
+            with torch.no_grad():
+                utilities, field, extras = self.function(
+                    self.params, run.engine.opt_state, run.state, batches, run.guard.first, run.guard.step
+                )
+        except Exception as exc:  # dynamo's and inductor's errors have no common base
+            if self.compiled:
+                raise
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            run.note(f"steps run eagerly: this step could not be compiled ({type(exc).__name__}: {reason})")
+            if saved is not None:  # compilation fails before anything runs: only the batches were drawn
+                run.game.set_rng_state(saved)
+            return None
+        self.compiled = True
+        return Step(list(utilities.unbind()), list(field), dict(extras))
