@@ -67,12 +67,6 @@ class Worker:
             self.proc.stdin.close()
             self.proc.wait()
 
-    def __enter__(self) -> Worker:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 def serve(checkout: Path) -> None:
     """The child: answer one JSON request per line on stdin with one JSON line."""
@@ -105,7 +99,7 @@ def serve(checkout: Path) -> None:
                     returned = blocks[request["name"]](request["n"])
                 wall, cpu = clock.read()
                 reply = {"wall": wall, "cpu": cpu, "returned": returned}
-        except Exception as exc:  # reported to the parent, which stops with it
+        except Exception as exc:  # sent to the parent, which raises it
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         channel.write(json.dumps(reply) + "\n")
         channel.flush()

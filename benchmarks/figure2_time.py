@@ -59,7 +59,8 @@ def run_once(side: str, checkout: Path, steps: int, scratch: Path, index: int, c
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
-    notes = [line for line in proc.stderr.splitlines() if line.strip() and "error" not in line.lower()]
+    notes = [line for line in proc.stderr.splitlines()
+             if line.strip() and "error" not in line.lower() and not line.startswith("run directory:")]  # fmt: skip
     return {"exit": proc.returncode, "wall": wall, "cpu": cpu,
             "error": (errors or proc.stderr.strip().splitlines() or [""])[0] if proc.returncode else "",
             "notes": notes}  # fmt: skip

@@ -37,9 +37,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1, help="the corpus: the same seed gives the same games")
     parser.add_argument("--jobs", type=int, default=1, help="workers side by side (default 1)")
     parser.add_argument("--count", type=int, default=None, help="stop after this many games")
-    parser.add_argument("--timeout", type=float, default=120, help="seconds before a command counts as a hang (default 120)")
-    parser.add_argument("--out", type=Path, default=None, help="folder for failing games (default: a new temporary folder)")
-    parser.add_argument("--quick", action="store_true", help="leave out the digits source (its classifier trains for 15 s)")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds before a command is a hang (default 120)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for failing games (default: a new temp folder)")
+    parser.add_argument("--quick", action="store_true", help="leave out digits (its classifier trains for 15 s)")
     parser.add_argument("--minimize", action="store_true", help="cut one game per bad group down to the lines it needs")
     args = parser.parse_args()
 
@@ -81,7 +81,8 @@ def write_case(folder: Path, case: Case, result: Result, stem: str | None = None
     stem = stem or case.name
     (folder / f"{stem}.game").write_text(case.text, encoding="utf-8")
     o = result.outcome
-    command = " ".join(["gamedsl", "solve", f"{stem}.game", "--steps", "2", "--out", "RUN", "-q", "--data-dir", "DATA", *case.args])
+    command = " ".join(["gamedsl", "solve", f"{stem}.game", "--steps", "2", "--out", "RUN", "-q", "--data-dir", "DATA"])
+    command = " ".join([command, *case.args])
     lines = [
         f"outcome: {o.label}",
         f"group: {o.group}",
@@ -103,6 +104,9 @@ def minimize_groups(report: Report, home: Path, out: Path, timeout: float) -> No
     harness = Harness(home / "minimize", prepare_data(home / "data"), timeout)
     try:
         for group, members in report.groups().items():
+            if members[0].outcome.kind in ("hang", "killed"):
+                print(f"not minimized: {group} (every trial could take the whole timeout)", flush=True)
+                continue
             case = min(members, key=lambda r: len(r.case.text)).case
             best = reduce(harness, case, group)
             result = harness.run(best)

@@ -199,6 +199,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="steps to time per solver after the check (default 200)")
     args = parser.parse_args()
     ok = print_checks()
+    jax.clear_caches()  # so that each first step below includes its compilation
     print(f"jax {jax.__version__}, {jax.devices()[0].platform}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
     for method in METHODS:
         model = JaxMoG()

@@ -101,6 +101,8 @@ def sweep_configs(batch: int, threads: int, compile: bool | None):
 
 
 class Stopwatch:
+    """Wall time (time.perf_counter) and CPU time of the process (time.process_time) since creation."""
+
     def __init__(self):
         self.wall, self.cpu = time.perf_counter(), time.process_time()
 

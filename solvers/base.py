@@ -38,9 +38,11 @@ class Solver:
     optimizers: ClassVar[tuple[str, ...] | None] = None  # the optimizers it can step with; None: any
     optimizer_hint: ClassVar[str | None] = None  # why the others are refused, and what to do instead
     # What it can be run as: `vectorizes` says that its step runs under torch.func.vmap, so that
-    # a sweep advances every configuration at once (gamedsl/sweep/vectorized.py); a step that
-    # takes host-side decisions on values (GMRES's floats) cannot.
+    # a sweep advances every configuration at once (gamedsl/sweep/vectorized.py), and `compiles`
+    # that it can be traced into one graph (solvers/compiled.py); a step that takes host-side
+    # decisions on values (GMRES's floats) can do neither.
     vectorizes: ClassVar[bool] = True
+    compiles: ClassVar[bool] = True
     # Its one-step map F linearised at a stationary point x-bar, F'(x-bar), which `gamedsl
     # analyze` predicts convergence from (gamedsl/analysis/linearize.py): the formula in words,
     # the state the map acts on, and `linearization`, which builds the matrix.

@@ -49,6 +49,7 @@ class CGD(Solver):
     summary = "competitive gradient descent: the Nash move of the local bilinear game (Schäfer & Anandkumar 2019)"
     players = 2  # the local game is a two-player game
     vectorizes = False  # GMRES decides on host-side floats (its iterations, its breakdown)
+    compiles = False  # for the same reason: the step runs eagerly, and says so
     formula = "I + h (I - h v'_off)^-1 v'  (v'_off: the players' cross blocks)"
     optimizers = ("sgd",)
     optimizer_hint = (

@@ -18,13 +18,23 @@ and takes eager steps.
 
 from __future__ import annotations
 
+import os
+import types
+
 import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from solvers.base import Step
 from solvers.field import GameField
 from solvers.functional import FunctionalEngine
 from solvers.layout import identity
 from solvers.run import note_non_finite
+
+
+# The compiler behind torch.compile. "aot_eager" traces and runs the same graph without
+# generating code: the tests use it (GAMEDSL_COMPILE_BACKEND=aot_eager) where they check what
+# is computed, and inductor itself where they check that it compiles.
+BACKEND = os.environ.get("GAMEDSL_COMPILE_BACKEND", "inductor")
 
 
 class NotCompilable(Exception):
@@ -34,7 +44,7 @@ class NotCompilable(Exception):
 class CompiledStep:
     def __init__(self, run, mode: str | None = None):
         solver, engine = run.solver, run.engine
-        if not getattr(type(solver), "compiles", True):
+        if not solver.compiles:
             raise NotCompilable(f"solver '{solver.name}' takes decisions on the host inside a step")
         if engine.world > 1 or engine.reduce is not identity:
             raise NotCompilable("data-parallel steps reduce across processes between the step's pieces")
@@ -48,17 +58,36 @@ class CompiledStep:
             raise NotCompilable("the players' tensors are not the game module's parameters")
         self.run = run
         self.draws = solver.batches_per_step(len(engine.slices))
-        self.params = [p.detach() for p in engine.params]  # the run's own storage: updated in place
         optimizer, slices = engine.optimizer, engine.slices
+        # Everything the step reads and updates in place: parameters, optimizer and solver state,
+        # the guard. The compiled step takes them as 1-d views of themselves (a view shares the
+        # storage) and restores their shapes inside: torch.compile loses in-place updates of 0-d
+        # float64 inputs (seen with torch 2.13), and scalars such as Adam's step counter are such.
+        leaves, spec = tree_flatten((engine.params, engine.opt_state, run.state, run.guard.first, run.guard.step))
+        tensors = [t for t in leaves if isinstance(t, torch.Tensor)]
+        self.vectors = [t.detach().view(-1) for t in tensors]
+        shapes = [t.shape for t in tensors]
+        kinds = [isinstance(t, torch.Tensor) for t in leaves]
+        constants = [None if kind else t for kind, t in zip(kinds, leaves)]
 
-        def step(params, opt_state, state, batches, first, count):
+        def step(vectors, batches):
+            given = iter(v.view(shape) for v, shape in zip(vectors, shapes))
+            params, opt_state, state, first, count = tree_unflatten(
+                [next(given) if kind else c for kind, c in zip(kinds, constants)], spec
+            )
             functional = FunctionalEngine(field, params, optimizer, opt_state, batches)
             info = solver.step(functional, state)
             utilities = torch.stack(info.utilities)
             note_non_finite(slices, first, count, utilities, info.field, functional.params)
             return utilities, info.field, info.extras
 
-        self.function = torch.compile(step, fullgraph=True, dynamic=False, mode=mode)
+        step = _own_code(step)
+        if BACKEND != "inductor":  # modes are inductor's
+            self.function = torch.compile(step, fullgraph=True, dynamic=False, backend=BACKEND)
+        elif mode is None:  # CPU: a C++ wrapper, one compiled module for all the step's kernels
+            self.function = torch.compile(step, fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
+        else:
+            self.function = torch.compile(step, fullgraph=True, dynamic=False, mode=mode)
         self.compiled = False  # until the first step has compiled
 
     def step(self) -> Step | None:
@@ -68,9 +97,7 @@ class CompiledStep:
         batches = [run.game.sample() for _ in range(self.draws)]
         try:
             with torch.no_grad():
-                utilities, field, extras = self.function(
-                    self.params, run.engine.opt_state, run.state, batches, run.guard.first, run.guard.step
-                )
+                utilities, field, extras = self.function(self.vectors, batches)
         except Exception as exc:  # dynamo's and inductor's errors have no common base
             if self.compiled:
                 raise
@@ -81,3 +108,12 @@ class CompiledStep:
             return None
         self.compiled = True
         return Step(list(utilities.unbind()), list(field), dict(extras))
+
+
+def _own_code(function):
+    """The function with a code object of its own. Dynamo keeps its compiled variants on the
+    code object, at most 8 of them; every run's step is a closure of the same code, so a
+    process that makes many runs (a test suite, an in-process sweep) would exhaust them."""
+    return types.FunctionType(
+        function.__code__.replace(), function.__globals__, function.__name__, function.__defaults__, function.__closure__
+    )

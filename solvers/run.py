@@ -79,6 +79,12 @@ class Guard:
     def update(self, utilities: torch.Tensor, field: Vec, params: Vec) -> None:
         note_non_finite(self.slices, self.first, self.step, utilities, field, params)
 
+    def reset(self, step: int) -> None:
+        """Nothing seen yet, counting from `step` (a loaded checkpoint's); in place, since a
+        compiled step holds these tensors."""
+        self.first.fill_(-1)
+        self.step.fill_(step)
+
     def check(self, names: list[str]) -> None:
         first = self.first.tolist()
         seen = [(step, i, j) for i, row in enumerate(first) for j, step in enumerate(row) if step >= 0]
@@ -222,7 +228,7 @@ class Run:
                 else:
                     self.state[key] = value
         self.step_count = int(state["step"])
-        self.guard = Guard(self.engine.slices, self.step_count, _device(self.engine.params))
+        self.guard.reset(self.step_count)
 
 
 def _device(params: Vec):

@@ -92,7 +92,7 @@ def test_torch_and_sympy_agree_on_values_and_fields_of_every_new_function():
         for exact, numeric in zip(symbolic.utilities, u):
             assert float(exact.subs(at)) == pytest.approx(float(numeric.detach()), abs=1e-12)
         field = [float(e.subs(at)) for e in symbolic.field()]
-        grads = [g for ui, player in zip(u, game.players) for g in torch.autograd.grad(ui, player.params, retain_graph=True)]
+        grads = [g for ui, p in zip(u, game.players) for g in torch.autograd.grad(ui, p.params, retain_graph=True)]
         assert torch.cat([g.reshape(-1) for g in grads]).tolist() == pytest.approx(field, abs=1e-12)
 
 
@@ -140,7 +140,9 @@ def test_the_table_imports_neither_torch_nor_sympy():
 
 @pytest.mark.parametrize("name", sorted(NOT_BUILT_IN))
 def test_names_users_try_get_what_to_write_instead(name):
-    text = f"game e\nparam a = 1\nparam c = 1\nplayer P controls a maximizes {name}(a)\nplayer Q controls c maximizes -c^2\n"
+    text = f"game e\nparam a = 1\nparam c = 1\nplayer P controls a maximizes {name}(a)\n" + (
+        "player Q controls c maximizes -c^2\n"
+    )
     with pytest.raises(GameCheckError) as info:
         gamedsl.loads(text, "e.game")
     assert info.value.message == f"'{name}' is not in the language"

@@ -125,9 +125,9 @@ def test_krylov_eigenvalues_match_the_reference_jacobian(truth):
     J = sum(reference_J(g, field.x(), b) for b in batches) / 2
     expected = np.linalg.eigvals(J.numpy())
     got = spectrum(g, GAMMA, batches=2, k=4, which="LM", dense=False)
-    largest = sorted(expected, key=abs)[-4:]
+    fourth = sorted(abs(expected))[-4]  # the 4 of largest magnitude (conjugate pairs tie)
     for value in got.v:
-        assert min(abs(value - e) for e in largest) < 1e-6
+        assert min(abs(value - e) for e in expected) < 1e-6 and abs(value) >= fourth - 1e-9
 
 
 def consensus_step(x, v, J, gamma=GAMMA, h=H):
@@ -136,13 +136,19 @@ def consensus_step(x, v, J, gamma=GAMMA, h=H):
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
-def test_a_consensus_step_of_solve(truth, compiled):
+def test_a_consensus_step_of_solve(truth, compiled, monkeypatch):
+    import solvers.compiled
+
+    monkeypatch.setattr(solvers.compiled, "BACKEND", "aot_eager")  # what is computed; tests/test_compiled.py compiles
     g0, batch, x, v, J = truth
     g = game()
-    run = solvers.Run(g, solvers.get("consensus", gamma=GAMMA), solvers.optimizers.get("sgd", lr=H), compile=compiled)
+    notes = []
+    run = solvers.Run(
+        g, solvers.get("consensus", gamma=GAMMA), solvers.optimizers.get("sgd", lr=H), compile=compiled, note=notes.append
+    )
     g.sample = lambda: batch  # the step's batch is the reference's
     run.step()
-    assert (run.compiled is not None) == compiled, "the compiled path was not taken"
+    assert (run.compiled is not None) == compiled, notes
     torch.testing.assert_close(GameField(g).x(), consensus_step(x, v, J), rtol=1e-7, atol=1e-8)
 
 

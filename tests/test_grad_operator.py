@@ -262,7 +262,9 @@ def test_per_example_fields_under_vmap_sum_to_the_batch_field(setup, point):
     """Debiased consensus evaluates each example as a batch of one under vmap."""
     game, batch, names, counts, params = setup
     x, _ = point
-    one = lambda example: functional_field(game, {k: t.unsqueeze(0) for k, t in example.items()}, names, counts)(x)  # noqa: E731
+    def one(example):
+        return functional_field(game, {k: t.unsqueeze(0) for k, t in example.items()}, names, counts)(x)
+
     fields = vmap(one)(batch)
     assert (fields.mean(0) - functional_field(game, batch, names, counts)(x)).abs().max() < 1e-12
 
@@ -349,3 +351,121 @@ def test_r1_of_a_linear_critic_is_its_squared_weight_norm():
     batch = game.sample()
     expected = float(critic(batch["x"]).mean().detach()) - float(critic.weight.pow(2).sum().detach())
     assert math.isclose(float(game.utility(0, batch).detach()), expected, rel_tol=0, abs_tol=1e-12)
+
+
+def test_a_gradient_of_a_gradient_is_the_second_derivative():
+    """grad(norm(grad(D, x))^2, x) = 2 H(x) grad D(x), H the critic's input Hessian."""
+    spec = gamedsl.loads(
+        "game n\ndata x ~ normal(2)\nnetwork D = mlp(2 -> 1, hidden=[3], activation=tanh)\nparam t = 1\n"
+        "player D controls D maximizes -E[sum(grad(norm(grad(D, x))^2, x))] * t\nplayer T controls t maximizes -t^2\n",
+        "n.game",
+    )
+    game = TorchGame(spec, batch=3, seed=0, dtype="float64")
+    critic = lambda p: game.networks["D"](p.unsqueeze(0)).squeeze()  # noqa: E731
+    batch = game.sample()
+    by_hand = [
+        2 * torch.autograd.functional.hessian(critic, p) @ torch.autograd.functional.jacobian(critic, p)
+        for p in batch["x"]
+    ]
+    expected = -float(torch.stack(by_hand).sum(1).mean())
+    assert math.isclose(float(game.utility(0, batch).detach()), expected, rel_tol=0, abs_tol=1e-12)
+
+
+# ---- symbolically: the Dirac-GAN analyses of Mescheder, Geiger and Nowozin (ICML 2018) ---------
+
+
+def _dirac(name: str, gamma: str | None = None):
+    import pathlib
+
+    from gamedsl.compile.sympy_game import compile_game
+
+    text = (pathlib.Path(__file__).parent.parent / "games" / f"{name}.game").read_text()
+    if gamma is not None:
+        text = text.replace("let gamma = 0.3", f"let gamma = {gamma}")
+    game = compile_game(gamedsl.loads(text, f"{name}.game"))
+    return game, {s: 0 for s in game.symbols}
+
+
+@pytest.mark.parametrize("name", ["dirac_gan_r1", "dirac_gan_r2"])
+@pytest.mark.parametrize("gamma", ["0.3", "1", "3"])
+def test_zero_centred_penalties_give_the_lemmas_eigenvalues(name, gamma):
+    """Lemma 3.3: -gamma/2 +- sqrt(gamma^2/4 - f'(0)^2), f'(0) = 1/2, at theta = psi = 0."""
+    import sympy as sp
+
+    game, zero = _dirac(name, gamma)
+    g = sp.Rational(gamma)
+    root = sp.sqrt(g**2 / 4 - sp.Rational(1, 4))
+    expected = sorted([-g / 2 + root, -g / 2 - root], key=sp.default_sort_key)
+    found = sorted(game.jacobian().subs(zero).eigenvals(multiple=True), key=sp.default_sort_key)
+    assert len(found) == 2 and all(sp.simplify(a - b) == 0 for a, b in zip(found, expected))
+    assert game.kinks(zero) == []
+
+
+def test_wgan_gp_noise_drops_out_and_the_field_jumps_at_the_equilibrium():
+    import sympy as sp
+
+    game, zero = _dirac("dirac_gan_wgan_gp")
+    psi, theta = game.symbols
+    v = game.field()
+    assert not v.free_symbols - {psi, theta}  # eps has dropped out of the expectation
+    # -psi theta - (|psi| - 1)^2 / 2 for the critic: its derivative in psi, the sign taken as autograd does
+    assert sp.simplify(v[0].subs(psi, sp.Rational(1, 3)) - (-theta + sp.Rational(2, 3))) == 0
+    assert sp.simplify(v[0].subs(psi, -sp.Rational(1, 3)) - (-theta - sp.Rational(2, 3))) == 0
+    assert game.kinks(zero) == [psi]
+
+
+def test_instance_noise_is_out_of_symbolic_reach_at_the_noise():
+    from gamedsl.compile.sympy_game import compile_game
+    from gamedsl.errors import OutOfReach
+
+    spec = gamedsl.loads(
+        "game n\ndata x ~ dirac(0)\nlatent e ~ normal(1, std=0.5)\nparam theta = 1\n"
+        "network D = linear(1 -> 1, bias=false)\n"
+        "player D controls D maximizes gan(critic=D, real=x + e, fake=theta + e)\n"
+        "player G controls theta minimizes gan(critic=D, real=x + e, fake=theta + e)\n",
+        "n.game",
+    )
+    with pytest.raises(OutOfReach, match="latent 'e' is sampled from 'normal', and an expectation depends") as info:
+        compile_game(spec)
+    assert info.value.span.line == 3
+
+
+def test_the_gradient_of_an_expression_symbolically():
+    """grad(D(x)^2, x) = 2 (w x + b) w for D(x) = w x + b, at the constant data x = 2."""
+    import sympy as sp
+
+    from gamedsl.compile.sympy_game import compile_game
+
+    game = compile_game(
+        gamedsl.loads(
+            "game s\ndata x ~ dirac(2)\nnetwork D = linear(1 -> 1)\nparam t = 1\n"
+            "player D controls D maximizes E[grad(D(x)^2, x)] * t\nplayer T controls t maximizes -t^2\n",
+            "s.game",
+        )
+    )
+    w, b, t = game.symbols
+    assert sp.expand(game.utilities[0] - 2 * (2 * w + b) * w * t) == 0
+
+
+KINKED = "game k\nparam p = 1\nparam q = 1\nplayer P controls p maximizes {}\nplayer Q controls q maximizes {}\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [KINKED.format("-abs(p) * q - p^2", "-q^2 + p * q"), KINKED.format("min(p, 0) * q - p^2", "-q^2 + relu(p) * q")],
+)
+def test_analysis_of_fields_with_kinks_completes(cli, tmp_path, text):
+    """|.|, relu and max put sign and step functions into v: their derivatives are 0, as
+    autograd takes them, never Dirac deltas (which stopped the stationary-point search with a
+    traceback). The analysis finds the stationary point at the origin."""
+    path = tmp_path / "kinks.game"
+    path.write_text(text)
+    result = cli("analyze", path)
+    assert result.code == 0, result.stderr
+    assert "Point 1 [exact]: p = 0, q = 0" in result.stdout
+
+
+def test_the_wgan_gp_dirac_gan_is_analysed(cli):
+    result = cli("analyze", "games/dirac_gan_wgan_gp.game")
+    assert result.code == 0, result.stderr
+    assert "v[D_weight] = -theta - (Abs(D_weight) - 1)*sign(D_weight)" in result.stdout

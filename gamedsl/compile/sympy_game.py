@@ -112,16 +112,93 @@ class SymbolicGame:
         """v = (grad of u_i with respect to player i's parameters)_i, as a column (eq. 5)."""
         parts = []
         for u, block in zip(self.utilities, self.blocks):
-            parts.extend(sp.diff(u, s) for s in self.symbols[block])
+            parts.extend(derivative(u, s) for s in self.symbols[block])
         return sp.Matrix(parts)
 
     def jacobian(self, field: sp.Matrix | None = None) -> sp.Matrix:
         """v'(x), the Jacobian of the field (eq. 6 for zero-sum games)."""
         field = self.field() if field is None else field
-        return field.jacobian(list(self.symbols))
+        return sp.Matrix([[derivative(f, s) for s in self.symbols] for f in field])
 
     def player_of(self, index: int) -> int:
         return next(i for i, b in enumerate(self.blocks) if b.start <= index < b.stop)
+
+    def kinks(self, point: dict[sp.Symbol, sp.Expr], field: sp.Matrix | None = None) -> list[sp.Expr]:
+        """Where v is not differentiable at `point`: the arguments of |.|, sign, steps, max
+        and min in v that are 0 there (a tie, for max and min). v' there is autograd's
+        convention (see `derivative`), which describes no neighbourhood: the linearisation
+        predicts nothing about runs started nearby."""
+        field = self.field() if field is None else field
+        found: list[sp.Expr] = []
+        for entry in field:
+            for node in sp.preorder_traversal(entry):
+                if isinstance(node, (sp.Abs, sign, step)):
+                    argument = node.args[0]
+                elif isinstance(node, (sp.Max, sp.Min)) and len(node.args) == 2:
+                    argument = node.args[0] - node.args[1]
+                else:
+                    continue
+                if argument.xreplace(point) == 0 and argument not in found:
+                    found.append(argument)
+        return found
+
+
+class sign(sp.Function):  # noqa: N801 (printed as sympy's sign, which it replaces in derivatives)
+    """The sign as autograd uses it in the derivative of |t|: sign(0) = 0, and its own
+    derivative is 0 everywhere (sympy's sign has a Dirac delta there, which nothing can
+    evaluate, lambdify included)."""
+
+    @classmethod
+    def eval(cls, arg):
+        if arg.is_zero:
+            return sp.Integer(0)
+        if arg.is_positive:
+            return sp.Integer(1)
+        if arg.is_negative:
+            return sp.Integer(-1)
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+    _imp_ = staticmethod(lambda t: float(t > 0) - float(t < 0))  # numpy scalars, mpmath and floats alike
+
+
+class step(sp.Function):  # noqa: N801 (named apart from sympy's Heaviside, which printers translate)
+    """The step in the derivatives of max and min (sympy's Heaviside there): 1 above 0, 0
+    below, 1/2 at 0, where autograd splits a tie evenly (torch.maximum); its derivative is 0
+    everywhere."""
+
+    @classmethod
+    def eval(cls, arg):
+        if arg.is_zero:
+            return sp.Rational(1, 2)
+        if arg.is_positive:
+            return sp.Integer(1)
+        if arg.is_negative:
+            return sp.Integer(0)
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+    _imp_ = staticmethod(lambda t: 1.0 if t > 0 else 0.5 if t == 0 else 0.0)
+
+
+_KINKS = {sp.sign: sign, sp.Heaviside: step}  # sympy's Heaviside(t, H0) may carry its value at 0: ours is 1/2
+
+
+def derivative(expr: sp.Expr, symbol: sp.Symbol) -> sp.Expr:
+    """d expr / d symbol with autograd's conventions at kinks, which are what a run computes:
+    |t|' = sign(t) with sign(0) = 0, max(a, b)' splits a tie evenly, and the derivatives of
+    these steps are 0 (where sympy's are Dirac deltas, which have no value at 0). Away from
+    kinks this is the derivative itself; at a kink, v' is the Jacobian the solvers see, not
+    that of a field that jumps there (WGAN-GP's penalty on the Dirac-GAN: its gradient
+    -gamma (|psi| - 1) sign(psi) jumps at psi = 0)."""
+    out = sp.diff(expr, symbol)
+    for theirs, ours in _KINKS.items():
+        out = out.replace(theirs, lambda t, *rest, ours=ours: ours(t))
+    return out
 
 
 def compile_game(spec: CheckedGame) -> SymbolicGame:
@@ -423,7 +500,7 @@ class _Compiler:
         body = self.value(node.body)
         values = at if isinstance(at, tuple) else (at,)
         evaluate = dict(zip(points, values))
-        out = tuple(sp.diff(body, p).xreplace(evaluate) for p in points)
+        out = tuple(derivative(body, p).xreplace(evaluate) for p in points)
         return out if node.at.shape else out[0]
 
     def apply(self, name: str, x: Value) -> Value:

@@ -26,7 +26,7 @@ from typing import Callable
 
 import torch
 
-from gamedsl.library.functions import FUNCTIONS
+from gamedsl.library.functions import FUNCTIONS, Lazy
 from gamedsl.semantics import ir
 
 Slot = int
@@ -104,7 +104,8 @@ class Program:
                 return self._broadcast(BINARY[op], (x, y), node)
             case ir.Fn(name=name, args=args):
                 function = FUNCTIONS[name]
-                return getattr(self, "_" + function.kind)(function.torch, args, node)
+                form = function.torch.resolve() if isinstance(function.torch, Lazy) else function.torch
+                return getattr(self, "_" + function.kind)(form, args, node)
             case ir.Apply(network=net, arg=x):
                 return self._apply(net, x, node.shape)
             case ir.Mean(body=x):
@@ -128,9 +129,12 @@ class Program:
         (B,) -> (B, 1)."""
         slots = [self.add(x) for x in args]
         views = [(-1,) + (1,) * len(node.shape) if x.sampled and not x.shape and node.shape else None for x in args]
-        if not any(views):
-            return lambda vals, env: f(*(vals[s] for s in slots))
-        return lambda vals, env: f(*(_view(vals[s], v) for s, v in zip(slots, views)))
+        if len(slots) == 2:  # the operators: the common case, without building argument lists per step
+            (a, b), (va, vb) = slots, views
+            if va is None and vb is None:
+                return lambda vals, env: f(vals[a], vals[b])
+            return lambda vals, env: f(_view(vals[a], va), _view(vals[b], vb))
+        return lambda vals, env: f(*[_view(vals[s], v) for s, v in zip(slots, views)])
 
     def _reduce(self, f: Callable, args: tuple[ir.Node, ...], node: ir.Node) -> Closure:
         a, dims = self.add(args[0]), _trailing(args[0])

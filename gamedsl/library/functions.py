@@ -44,11 +44,16 @@ class Lazy:
         self.path = path
         self._function: Callable | None = None
 
-    def __call__(self, *args, **kwargs):
+    def resolve(self) -> Callable:
+        """The function itself (compilers take it when they build a program: a traced program,
+        torch.compile's, must not import)."""
         if self._function is None:
             module, _, name = self.path.rpartition(".")
             self._function = getattr(importlib.import_module(module), name)
-        return self._function(*args, **kwargs)
+        return self._function
+
+    def __call__(self, *args, **kwargs):
+        return self.resolve()(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"Lazy({self.path!r})"
@@ -163,21 +168,26 @@ FUNCTIONS: dict[str, Function] = {
         Function("exp", 1, "elementwise", "exponential", Lazy("torch.exp"), Lazy("sympy.exp")),
         Function("sqrt", 1, "elementwise", "square root", Lazy("torch.sqrt"), Lazy("sympy.sqrt")),
         Function(
-            "softplus", 1, "elementwise", "log(1 + exp(t)), computed stably", Lazy("torch.nn.functional.softplus"), _softplus
+            "softplus",
+            1,
+            "elementwise",
+            "log(1 + exp(t)), computed stably",
+            Lazy("torch.nn.functional.softplus"),
+            _softplus,
         ),
         Function("sigmoid", 1, "elementwise", "1 / (1 + exp(-t))", Lazy("torch.sigmoid"), _sigmoid),
         Function("tanh", 1, "elementwise", "hyperbolic tangent", Lazy("torch.tanh"), Lazy("sympy.tanh")),
         Function("relu", 1, "elementwise", "max(t, 0)", Lazy("torch.relu"), _relu),
         Function("abs", 1, "elementwise", "absolute value", Lazy("torch.abs"), Lazy("sympy.Abs")),
-        Function("min", 2, "broadcast", "the smaller of two values, entry by entry", Lazy("torch.minimum"), Lazy("sympy.Min")),
-        Function("max", 2, "broadcast", "the larger of two values, entry by entry", Lazy("torch.maximum"), Lazy("sympy.Max")),
+        Function("min", 2, "broadcast", "the smaller, entry by entry", Lazy("torch.minimum"), Lazy("sympy.Min")),
+        Function("max", 2, "broadcast", "the larger, entry by entry", Lazy("torch.maximum"), Lazy("sympy.Max")),
         Function("clamp", 3, "broadcast", "min(max(t, low), high), entry by entry", _clamp, _clamp_sympy),
         Function("sum", 1, "reduce", "sum of the components of a vector (or image)", _sum, _sum_sympy),
         Function("mean", 1, "reduce", "mean of the components of a vector (or image)", _mean, _mean_sympy),
         Function("norm", 1, "reduce", "Euclidean norm of a vector (or image)", _norm, _norm_sympy),
         Function("dot", 2, "pair", "inner product of two vectors of the same size", _dot, _dot_sympy),
-        Function("concat", None, "concat", "the entries of its arguments, in order, as one vector", _concat, _concat_sympy),
-        Function("grad", 2, "gradient", "grad(D, p): the gradient of the critic D at the points p, per sample", None, None),
+        Function("concat", None, "concat", "its arguments' entries in order, as a vector", _concat, _concat_sympy),
+        Function("grad", 2, "gradient", "the gradient of a critic at points, per sample: grad(D, p)", None, None),
     )
 }
 

@@ -166,7 +166,12 @@ register_builder(
                 Arg("slope", Float(minimum=0.0, maximum=1e3), 0.2, "negative slope of leaky_relu"),
                 Arg("bias", Bool(), True, "whether layers have biases"),
                 Arg("init", Choice(choices=INITS), "torch", "weight initialisation: PyTorch's default, xavier (TensorFlow's), zeros or ones"),
-                Arg("norm", Choice(choices=("none", "batch", "layer")), "none", "normalisation of each hidden layer before its activation"),
+                Arg(
+                    "norm",
+                    Choice(choices=("none", "batch", "layer")),
+                    "none",
+                    "normalisation of each hidden layer before its activation",
+                ),
                 Arg("pieces", Int(2, maximum=MAX_PIECES), 2, "linear pieces per unit of a maxout layer"),
             ),
             "A fully connected network with a linear output layer.",

@@ -666,7 +666,9 @@ class _Checker:
         if node.kwargs:
             raise GameCheckError(f"{what} takes no keyword arguments", span=node.kwargs[0].span)
         if not node.args:
-            raise GameCheckError(f"{what} takes at least one argument", span=node.span, hint="for example concat(x, G(z))")
+            raise GameCheckError(
+                f"{what} takes at least one argument", span=node.span, hint="for example concat(x, G(z))"
+            )
         return [self.expr(a) for a in node.args]
 
     def gradient(self, node: ast.Call) -> ir.Node:
@@ -791,7 +793,8 @@ class _Checker:
                 f"network '{net.name}' uses batch norm, which needs several values per channel, but it is applied "
                 "to a value that does not vary over the batch (a batch of one)",
                 span=span,
-                hint=f"apply it to sampled values, such as G(z) with latent z, or build it with {_without_batch_norm(net)}",
+                hint="apply it to sampled values, such as G(z) with latent z, or build it with "
+                + _without_batch_norm(net),
             )
 
     def part_call(self, node: ast.Call) -> ir.Node:

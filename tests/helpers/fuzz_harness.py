@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ def _worker(limit: int) -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     from gamedsl.cli.app import main  # warm: torch, typer, lark
@@ -65,6 +67,14 @@ def _worker(limit: int) -> None:
     for line in sys.stdin:
         job = json.loads(line)
         channel.write(json.dumps(_run(main, job["argv"], job["log"])) + "\n")
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker does not outlive its harness (a killed benchmark, an interrupted test run),
+    even in the middle of a game that never ends."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
 
 
 def _run(main, argv: list[str], log: str) -> dict:
@@ -236,7 +246,9 @@ class Worker:
         answer = self._read(self.start_timeout)
         if not answer or not answer.get("ready"):
             code = self.stop()
-            raise RuntimeError(f"the fuzz worker did not start (exit {code}); run it by hand: {sys.executable} {__file__} --worker")
+            raise RuntimeError(
+                f"the fuzz worker did not start (exit {code}); run it by hand: {sys.executable} {__file__} --worker"
+            )
 
     def _read(self, timeout: float) -> dict | None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -310,7 +322,8 @@ def prepare_data(root: Path) -> Path:
         rng = np.random.default_rng(0)
         for i in range(6):
             h, w = IMAGE_FOLDER_SIDE + int(rng.integers(0, 8)), IMAGE_FOLDER_SIDE + int(rng.integers(0, 8))
-            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save((folder / "sub" if i % 2 else folder) / f"img{i}.png")
+            where = folder / "sub" if i % 2 else folder
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(where / f"img{i}.png")
     points = np.random.default_rng(1).normal(size=(64, POINT_DIM))
     writers = {".npy": np.save, ".npz": np.savez, ".csv": lambda path, array: np.savetxt(path, array, delimiter=",")}
     for name in POINT_FILES:
@@ -328,7 +341,8 @@ class Result:
     outcome: Outcome
 
     def as_dict(self) -> dict:
-        return {"case": asdict(self.case), "outcome": asdict(self.outcome), "label": self.outcome.label, "group": self.outcome.group}
+        o = self.outcome
+        return {"case": asdict(self.case), "outcome": asdict(o), "label": o.label, "group": o.group}
 
 
 class Harness:
@@ -349,8 +363,8 @@ class Harness:
             game.write_text(case.text, encoding="utf-8")
             outcome = self.worker.call(["check", str(game)], "check", scratch / "check.log", self.timeout)
             if outcome.kind == "ok":
-                argv = ["solve", str(game), "--steps", str(SOLVE_STEPS), "--out", str(scratch / "run"), "-q", "--data-dir", str(self.data)]
-                argv += [*self.limit_flags(), *case.args]
+                argv = ["solve", str(game), "--steps", str(SOLVE_STEPS), "--out", str(scratch / "run"), "-q"]
+                argv += ["--data-dir", str(self.data), *self.limit_flags(), *case.args]
                 outcome = self.worker.call(argv, "solve", scratch / "solve.log", self.timeout)
             return Result(case, outcome)
         finally:
@@ -406,7 +420,14 @@ class Report:
 
 
 def run_corpus(
-    seed: int, count: int | None, budget: float, home: Path, profile=None, timeout: float = 60, jobs: int = 1, progress=None
+    seed: int,
+    count: int | None,
+    budget: float,
+    home: Path,
+    profile=None,
+    timeout: float = 60,
+    jobs: int = 1,
+    progress=None,
 ) -> Report:
     """Cases 0, 1, 2, ... of corpus `seed` (at most `count`), started until `budget` seconds
     have passed; `jobs` workers side by side. Which cases run depends only on the seed and

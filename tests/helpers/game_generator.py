@@ -34,7 +34,9 @@ from gamedsl.config import KEYS
 from gamedsl.errors import GameCheckError, GameError, Source, Span
 from gamedsl.library.functions import FUNCTIONS
 from gamedsl.library.networks import BUILDERS
-from gamedsl.library.signature import Arrow, Bool, Choice, Float, Int, IntList, Numeric, Signature, Text, normalize_shape
+from gamedsl.library.signature import (
+    Arrow, Bool, Choice, Float, Int, IntList, Numeric, Signature, Text, normalize_shape,
+)  # fmt: skip
 from gamedsl.library.sources import INITIALIZERS, SOURCES
 from gamedsl.semantics.checker import RESERVED, library
 from gamedsl.syntax.parser import parse_source
@@ -71,7 +73,8 @@ VECTOR_LITERALS = _parses("game probe\nlet v = [1, 2]\n")  # `[a, b]` in express
 # Names a game may declare that are also attributes of what the compiler builds (modules,
 # parameter and module dicts, tensors' owners) or Python words: `param train = 1` once broke solve.
 HOSTILE_NAMES = _identifiers(
-    dir(torch.nn.Module) + dir(torch.nn.ParameterDict) + dir(torch.nn.ModuleDict) + keyword.kwlist + dir(dict) + dir(object)
+    dir(torch.nn.Module) + dir(torch.nn.ParameterDict) + dir(torch.nn.ModuleDict)
+    + keyword.kwlist + dir(dict) + dir(object)
 )
 ORDINARY_NAMES = _identifiers(
     "phi theta psi w v u a b c s t k x y z D G critic gen disc noise real fake score weight bias scale shift "
@@ -80,7 +83,9 @@ ORDINARY_NAMES = _identifiers(
 SENSES = [sorted(w for w in RESERVED if w.startswith(stem)) for stem in ("maxim", "minim")]  # every spelling
 
 # Constant expressions that fold to inf, NaN or an error (the red team's constant-folding class).
-HOSTILE_CONSTANTS = ("0 * exp(1000)", "log(0)", "sqrt(0 - 1)", "2^10000", "0^(0 - 1)", "(0 - 8)^0.5", "1 / 0", "exp(1000) - exp(1000)")
+HOSTILE_CONSTANTS = (
+    "0 * exp(1000)", "log(0)", "sqrt(0 - 1)", "2^10000", "0^(0 - 1)", "(0 - 8)^0.5", "1 / 0", "exp(1000) - exp(1000)",
+)  # fmt: skip
 HOSTILE_COUNTS = (100_000, 10**9, 10**12, 2**31, 2**63 - 1, 2**63, 2**64)
 HOSTILE_FLOATS = ("1e308", "1e-308", "1e-320", "1.7976931348623157e308", "0")
 NUMBER_FORMS = ("3", "0.5", ".5", "2.", "1e-3", "2.5E+4", "1", "2", "10", "0.1", "0")
@@ -218,7 +223,8 @@ class _Game:
             return "[" + ", ".join(map(str, items)) + "]", tuple(items)
         if isinstance(kind, Float):
             if kind.positive or kind.minimum is not None and kind.minimum >= 0:
-                text = rng.choice(("0.01", "0.05", "0.1", "0.5", "1", "2", "1e-3")) if not self.hostile("huge-number", 0.5) else "1e300"
+                small = ("0.01", "0.05", "0.1", "0.5", "1", "2", "1e-3")
+                text = "1e300" if self.hostile("huge-number", 0.5) else rng.choice(small)
             else:
                 text = rng.choice(("-1", "-0.5", "0", "0.5", "1", "2"))
             return text, float(text)
@@ -337,7 +343,7 @@ class _Game:
             path = self.rng.choice(("/dev/null", "", "nowhere", "/proc/self", "../" * 8 + "etc"))
             fixed["path"] = (f'"{path}"', path)
         if "size" in args and isinstance(args["size"].kind, Int) and _makes_images(src):
-            size = self.rng.choice((4, 8, 16)) if not self.hostile("huge-image", 0.5) else self.rng.choice((100_000, 2**31))
+            size = self.rng.choice((100_000, 2**31) if self.hostile("huge-image", 0.5) else (4, 8, 16))
             fixed["size"] = (str(size), size)
             if "crop" in args:
                 crop = self.rng.choice((None, size, IMAGE_FOLDER_SIDE)) if size <= IMAGE_FOLDER_SIDE else None
@@ -511,7 +517,8 @@ class _Game:
         if shape == SCALAR:
             base += [lambda: Expr(self.number(), False), lambda: Expr(self.constant(), False)]
         base += [lambda n=n: Expr(n, False) for n, s in self.params.items() if s == shape]
-        base += [lambda n=n: Expr(n, e.sampled) for n, e in self.lets.items() if self.let_shapes[n] == shape and (inside or not e.sampled)]
+        lets = [n for n, e in self.lets.items() if self.let_shapes[n] == shape and (inside or not e.sampled)]
+        base += [lambda n=n: Expr(n, self.lets[n].sampled) for n in lets]
         if inside:
             base += [lambda n=n: Expr(n, True) for n, s in self.samples.items() if s == shape]
         if len(shape) == 1 and shape[0] <= 4 and VECTOR_LITERALS:
@@ -602,9 +609,13 @@ class _Game:
             shape = self.params[item]
             if shape == SCALAR:
                 other = self.expr(SCALAR, False, 1).text
-                return rng.choice((f"{item} * {other}", f"-({item} - {other})^2", f"{rng.choice(_elementwise())}({item})", item))
+                fn = rng.choice(_elementwise())
+                return rng.choice((f"{item} * {other}", f"-({item} - {other})^2", f"{fn}({item})", item))
             other = self.expr(shape, False, 1).text
-            return rng.choice((f"sum({item})", f"{item}[{rng.randrange(shape[0])}]", f"norm({item})^2", f"dot({item}, {other})", f"mean({item} * {other})"))
+            index = rng.randrange(shape[0])
+            forms = (f"sum({item})", f"{item}[{index}]", f"norm({item})^2", f"dot({item}, {other})")
+            forms += (f"mean({item} * {other})",)
+            return rng.choice(forms)
         net = self.nets[item]
         users = [c for c in self.critics() if c.inp == net.out and c is not net]
         roll = rng.random()
@@ -644,7 +655,8 @@ class _Game:
             self.let()
         players: list[str] = []
         for items in owners:
-            name = items[0] if items[0] in self.nets and items[0] not in players and self.chance(0.5) else self.fresh_player(players)
+            shared = items[0] in self.nets and items[0] not in players and self.chance(0.5)  # named as its network
+            name = items[0] if shared else self.fresh_player(players)
             players.append(name)
             self.player(name, items)
         decls = list(self.decls)
@@ -712,7 +724,8 @@ class _Game:
         """The Dirac-GAN shape: data at a point, the generator a parameter, a small critic."""
         self.extra_divergences()
         shape = self.vector_shape()
-        value = "0" if shape == SCALAR else "[" + ", ".join(self.rng.choice(("0", "1", "-1")) for _ in range(shape[0])) + "]"
+        points = [self.rng.choice(("0", "1", "-1")) for _ in range(shape[0] if shape else 0)]
+        value = "[" + ", ".join(points) + "]" if points else "0"
         x = self.fresh()
         self.samples[x] = shape
         self.declare(f"data {x} ~ dirac({value})")
@@ -769,7 +782,8 @@ class Settings:
                     if params and rng.random() < 0.3:  # one as a dotted key: `solver.gamma = 1`
                         param, value = params.pop().split("=", 1)
                         lines.append(f"{key}.{param} = {value}")
-                    lines.insert(0, f"{key} = {name}" + (f"({', '.join(params)})" if params or rng.random() < 0.2 else ""))
+                    call = f"({', '.join(params)})" if params or rng.random() < 0.2 else ""
+                    lines.insert(0, f"{key} = {name}{call}")
             elif rng.random() < 0.3:
                 lines.append(f"{key} = {self.value(key)}")
         spectra = any(re.fullmatch(r"spectrum_every = [1-9]\d{0,3}", line) for line in lines)
@@ -789,7 +803,11 @@ class Settings:
         if key == "solver":
             fits = lambda cls: getattr(cls, "players", None) in (None, len(self.players))  # noqa: E731
             optimizer = self.current["optimizer"]
-            return [n for n in solvers.available() if self.level or fits(solvers.SOLVERS.cls(n)) and optimizer in _optimizers(n)]
+            return [
+                n
+                for n in solvers.available()
+                if self.level or fits(solvers.SOLVERS.cls(n)) and optimizer in _optimizers(n)
+            ]
         return [n for n in solvers.optimizers.available() if self.level or n in _optimizers(self.current["solver"])]
 
     def method(self, key: str, name: str | None = None) -> tuple[str, list[str]]:
@@ -834,8 +852,12 @@ class Settings:
             low = kind.minimum if kind.minimum is not None else 0
             if self.hostile(f"huge-{key}"):
                 return str(rng.choice(HOSTILE_COUNTS))
-            small = {"eval_samples": (16, 50, 100), "batch": (1, 2, 4, 8), "threads": (0, 1, 1, 2), "spectrum_every": (0, 0, 1, 2)}
-            small = small.get(key, (low, low + 1, 2))
+            small = {
+                "eval_samples": (16, 50, 100),
+                "batch": (1, 2, 4, 8),
+                "threads": (0, 1, 1, 2),
+                "spectrum_every": (0, 0, 1, 2),
+            }.get(key, (low, low + 1, 2))
             if key == "spectrum_every" and self.heavy:
                 small = (0,)  # the spectrum of a big or convolutional network takes minutes: slow, not a hang
             return str(max(low, rng.choice(small)))
@@ -843,7 +865,7 @@ class Settings:
             return rng.choice(kind.choices)
         default = KEYS[key].default
         if key == "device":
-            return rng.choice(("cpu", "auto", "cpu")) if not self.hostile("device") else rng.choice(("cuda", '"cuda:7"'))
+            return rng.choice(("cuda", '"cuda:7"') if self.hostile("device") else ("cpu", "auto", "cpu"))
         return str(default)
 
     def flags(self, aliases: list[str], divergences: list[str]) -> list[str]:
