@@ -68,6 +68,12 @@ class Guard:
     non-finite, kept as a tensor (players x 3, -1 where never) and updated with tensor
     operations only; `check` reads it (one host synchronisation) and raises NonFinite.
 
+    A compiled step notes all three after every step, fused into its graph. An eager step
+    notes the utilities only, which costs a few small operations; the field and the
+    parameters are noted when the run is checked (recorded steps, checkpoints). A
+    non-finite field or parameter makes the next utilities non-finite (NaN spreads through
+    every layer), so the first fault is still found, at most one step late.
+
     A tensor's norm is non-finite when any entry is (or when it overflows, which is as
     much a divergence), so one norm per tensor decides."""
 
@@ -76,7 +82,7 @@ class Guard:
         self.first = torch.full((len(slices), len(WHAT)), -1, dtype=torch.int64, device=device)
         self.step = torch.tensor(step, dtype=torch.int64, device=device)
 
-    def update(self, utilities: torch.Tensor, field: Vec, params: Vec) -> None:
+    def after_step(self, utilities: torch.Tensor, field: Vec | None = None, params: Vec | None = None) -> None:
         note_non_finite(self.slices, self.first, self.step, utilities, field, params)
 
     def reset(self, step: int) -> None:
@@ -85,7 +91,9 @@ class Guard:
         self.first.fill_(-1)
         self.step.fill_(step)
 
-    def check(self, names: list[str]) -> None:
+    def check(self, names: list[str], field: Vec | None = None, params: Vec | None = None) -> None:
+        """Raise NonFinite for the first fault noted, after noting `field` and `params` as they are now."""
+        _mark_state(self.slices, self.first, self.step, field, params)
         first = self.first.tolist()
         seen = [(step, i, j) for i, row in enumerate(first) for j, step in enumerate(row) if step >= 0]
         if seen:
@@ -94,16 +102,25 @@ class Guard:
 
 
 def note_non_finite(
-    slices: list[slice], first: torch.Tensor, step: torch.Tensor, utilities: torch.Tensor, field: Vec, params: Vec
-) -> None:
+    slices: list[slice], first: torch.Tensor, step: torch.Tensor, utilities: torch.Tensor,
+    field: Vec | None = None, params: Vec | None = None,
+) -> None:  # fmt: skip
     """The guard's update after step `step + 1`, in place on its tensors: eager and compiled alike."""
-    rows = []
-    for i, sl in enumerate(slices):
-        parts = [utilities[i].reshape(1), _norms(field[sl]), _norms(params[sl])]
-        rows.append(torch.stack([~torch.isfinite(p).all() for p in parts]))
-    bad = torch.stack(rows)
     step.add_(1)
-    first.copy_(torch.where((first < 0) & bad, step, first))
+    _mark(first, step, 0, ~torch.isfinite(utilities.reshape(len(slices))))
+    _mark_state(slices, first, step, field, params)
+
+
+def _mark_state(slices: list[slice], first: torch.Tensor, step: torch.Tensor, field: Vec | None, params: Vec | None) -> None:
+    for column, vec in ((1, field), (2, params)):
+        if vec is not None:
+            _mark(first, step, column, torch.stack([~torch.isfinite(_norms(vec[sl])).all() for sl in slices]))
+
+
+def _mark(first: torch.Tensor, step: torch.Tensor, column: int, faults: torch.Tensor) -> None:
+    """Record `step` where a fault is seen for the first time, in one column (utility, gradient, parameter)."""
+    seen = first[:, column]
+    seen.copy_(torch.where((seen < 0) & faults, step, seen))
 
 
 def _norms(tensors: Vec) -> torch.Tensor:
@@ -176,7 +193,7 @@ class Run:
                 self.game.set_rng_state(saved)
             raise
         with torch.no_grad():
-            self.guard.update(torch.stack(info.utilities), info.field, self.engine.params)
+            self.guard.after_step(torch.stack(info.utilities))
         self.step_count += 1
         return info
 
@@ -188,9 +205,11 @@ class Run:
             out.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(part))) if part else torch.zeros(()))
         return out
 
-    def check(self) -> None:
-        """Raise NonFinite if any step so far produced a non-finite value (a host synchronisation)."""
-        self.guard.check(self.player_names)
+    def check(self, info: Step | None = None) -> None:
+        """Raise NonFinite if any step so far produced a non-finite value (a host synchronisation);
+        `info`, the last step's, has its field checked too, and the parameters always are."""
+        with torch.no_grad():
+            self.guard.check(self.player_names, None if info is None else info.field, self.engine.params)
 
     def scalars(self, info: Step) -> dict[str, float]:
         """Scalars of one step: utilities, |v_i|, |v|^2, L = |v|^2/2 and the solver's extras."""
@@ -259,7 +278,7 @@ def solve(
         while run.step_count < target:
             info = run.step()
             if run.step_count % record_every == 0 or run.step_count == target:
-                run.check()
+                run.check(info)
                 for key, value in run.scalars(info).items():
                     history.setdefault(key, []).append(value)
             if any(callback(run, info) for callback in callbacks):

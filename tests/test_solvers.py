@@ -325,7 +325,7 @@ def test_solvers_package_imports_only_torch():
     from pathlib import Path
 
     root = Path(solvers.__file__).parent
-    allowed = {"torch", "solvers", "__future__", "dataclasses", "typing", "math", "time", "difflib", "collections", "functools", "itertools", "abc", "os", "contextlib",
+    allowed = {"types", "torch", "solvers", "__future__", "dataclasses", "typing", "math", "time", "difflib", "collections", "functools", "itertools", "abc", "os", "contextlib",
                "importlib"}
     for path in root.rglob("*.py"):
         tree = ast.parse(path.read_text())

@@ -18,7 +18,7 @@ import gamedsl
 from gamedsl.analysis.field import Field
 from gamedsl.analysis.verify import torch_game, torch_v_and_J
 from gamedsl.compile import sympy_game
-from gamedsl.compile.sympy_game import SYMPY_FUNCTIONS, compile_game, number, power
+from gamedsl.compile.sympy_game import compile_game, number, power
 from gamedsl.errors import ExitCode, LimitError, OutOfReach
 from gamedsl.library.functions import FUNCTIONS
 from gamedsl.library.networks import BUILDERS
@@ -39,7 +39,8 @@ REACHABLE = [p for p in CATALOG if in_reach(p)]
 
 
 def test_every_builtin_function_has_a_sympy_form():
-    assert set(SYMPY_FUNCTIONS) == set(FUNCTIONS)
+    """grad is an operator (its own IR node), not a function of values: it has no row form."""
+    assert all(f.sympy is not None for f in FUNCTIONS.values() if f.kind != "gradient")
 
 
 @pytest.mark.parametrize("bias", [True, False])

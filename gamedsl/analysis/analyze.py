@@ -61,6 +61,7 @@ class PointAnalysis:
     observations: dict[str, Any] = field(default_factory=dict)  # solver -> verify.Observation
     verdicts: dict[str, Any] = field(default_factory=dict)  # solver -> verify.Verdict
     torch_check: float | None = None  # max |v'_torch - v'_sympy| at the point (with --verify)
+    kinks: list[str] = field(default_factory=list)  # where v is not differentiable at the point (|t| at t = 0, ...)
 
 
 @dataclass
@@ -213,12 +214,18 @@ def analyze_point(
     formula = (
         stability.consensus_formula(J_exact, seconds=min(3.0, limits.remaining())) if J_exact is not None else None
     )
-    lins = [
-        linearize.linearize(name, J, fld.blocks, players, settings.h, params)
-        for name, params in settings.solver_params.items()
-    ]
+    coordinates = point.exact if point.exact is not None else tuple(sp.Float(x) for x in point.x)
+    kinks = [str(k) for k in fld.game.kinks(dict(zip(fld.symbols, coordinates)))]
+    if kinks:  # v' is autograd's convention there, which describes no neighbourhood: predict nothing
+        note = f"v is not differentiable at this point ({', '.join(kinks)} = 0 there)"
+        lins = [linearize.Linearization(name, dict(params), "—", note=note) for name, params in settings.solver_params.items()]
+    else:
+        lins = [
+            linearize.linearize(name, J, fld.blocks, players, settings.h, params)
+            for name, params in settings.solver_params.items()
+        ]
     simga, consensus = stability.lemma4(spec_v, "v'"), stability.lemma4(spec_c, "w'")
-    return PointAnalysis(point, J, J_exact, spec_v, result, simga, spec_c, consensus, formula, lins)
+    return PointAnalysis(point, J, J_exact, spec_v, result, simga, spec_c, consensus, formula, lins, kinks=kinks)
 
 
 def verify(analysis: Analysis, steps: int = 2000, seed: int = 0) -> None:

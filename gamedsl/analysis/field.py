@@ -50,10 +50,7 @@ class Field:
     @classmethod
     def of(cls, game: SymbolicGame) -> "Field":
         v = game.field()
-        # relu and abs have kinks: sympy differentiates Heaviside and sign into DiracDelta,
-        # which is 0 away from the kink; torch's derivative is 0 there as well
-        J = v.jacobian(list(game.symbols)).replace(sp.DiracDelta, lambda *args: sp.Integer(0))
-        return cls(game, v, J)
+        return cls(game, v, v.jacobian(list(game.symbols)))
 
     @property
     def symbols(self) -> tuple[sp.Symbol, ...]:

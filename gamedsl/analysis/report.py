@@ -271,6 +271,12 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
         bound = _exact(formula.h_max)
         console.print(f"    in γ: eigenvalues {eig}" + (f"; Lemma 4: h < {bound}" if bound else ""), markup=False)
 
+    if pa.kinks:
+        console.print(
+            f"  v is not differentiable at this point ({', '.join(pa.kinks)} = 0): no linearisation describes the runs "
+            "started near it, so no solver is predicted or compared",
+            markup=False,
+        )
     console.print(
         f"  one-step maps F'(x̄) at h = {_num(h)} (Proposition 3: converges iff ρ(F') < 1, at rate ρ per step):"
     )
@@ -417,6 +423,7 @@ def _point_json(analysis: Analysis, pa: PointAnalysis) -> dict[str, Any]:
         },
         "solvers": [],
         "torch_check": pa.torch_check,
+        "kinks": pa.kinks,
     }
     for lin in pa.linearizations:
         entry: dict[str, Any] = {

@@ -52,40 +52,6 @@ MAX_EXACT_BITS = 1 << 16  # exact rational constants up to this many bits (2^655
 
 Value = Union[sp.Expr, tuple]  # a scalar expression or a tuple of them (a vector)
 
-# ---- the built-in functions: their sympy forms are in their rows (library/functions.py) ---------
-
-SYMPY_FUNCTIONS = {name: f.sympy for name, f in FUNCTIONS.items()}  # grad's is None: it is an IR node of its own
-
-
-# ---- symbolic networks ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SymbolicNetwork:
-    """How a `symbolic` builder becomes sympy: its tensors (in `parameters()` order) and its map."""
-
-    tensors: Callable[[dict], list[tuple[str, tuple[int, ...]]]]  # args -> [(tensor name, shape)]
-    apply: Callable[[dict, dict[str, list], list], list]  # (args, tensor symbols, input list) -> output list
-
-
-def _linear_tensors(args: dict) -> list[tuple[str, tuple[int, ...]]]:
-    (n_in,), (n_out,) = args["io"]
-    out = [("weight", (n_out, n_in))]
-    if args["bias"]:
-        out.append(("bias", (n_out,)))
-    return out
-
-
-def _linear_apply(args: dict, tensors: dict[str, list], x: list) -> list:
-    (n_in,), (n_out,) = args["io"]
-    w = tensors["weight"]  # row-major (out, in)
-    b = tensors.get("bias")
-    return [sp.Add(*(w[j * n_in + i] * x[i] for i in range(n_in))) + (b[j] if b else 0) for j in range(n_out)]
-
-
-SYMBOLIC_NETWORKS: dict[str, SymbolicNetwork] = {"linear": SymbolicNetwork(_linear_tensors, _linear_apply)}
-
-
 # ---- the compiled game ----------------------------------------------------------------------
 
 
@@ -218,7 +184,7 @@ def compile_game(spec: CheckedGame) -> SymbolicGame:
             else:
                 net = spec.networks[control]
                 parts = {}
-                for tensor, shape in SYMBOLIC_NETWORKS[net.builder].tensors(net.args):
+                for tensor, shape in BUILDERS[net.builder].symbolic.tensors(net.args):
                     shape = tuple(shape)
                     symbols = names.make(f"{control}_{tensor}", shape if math.prod(shape) > 1 else ())
                     tensors.append(Tensor(control, f"{control}.{tensor}", shape, symbols))
@@ -239,7 +205,7 @@ def check_reach(spec: CheckedGame) -> None:
     expectation that depends on them.)"""
     hint = _spectrum_hint(spec)
     for name, net in spec.networks.items():
-        if net.builder not in SYMBOLIC_NETWORKS or not BUILDERS[net.builder].symbolic:
+        if BUILDERS[net.builder].symbolic is None:
             raise OutOfReach(
                 f"the game is out of symbolic reach: network '{name}' is built with '{net.builder}', "
                 "but symbolic analysis handles params and small linear(...) networks",
@@ -506,7 +472,7 @@ class _Compiler:
     def apply(self, name: str, x: Value) -> Value:
         net = self.spec.networks[name]
         inputs = list(x) if isinstance(x, tuple) else [x]
-        out = SYMBOLIC_NETWORKS[net.builder].apply(net.args, self.env[name], inputs)
+        out = BUILDERS[net.builder].symbolic.apply(net.args, self.env[name], inputs)
         return tuple(out) if net.output else out[0]
 
 
@@ -539,4 +505,4 @@ def readable(expr: sp.Basic) -> str:
     return sp.sstr(expr).replace("**", "^")
 
 
-__all__ = ["OutOfReach", "SymbolicGame", "compile_game", "check_reach", "readable", "SYMPY_FUNCTIONS"]
+__all__ = ["OutOfReach", "SymbolicGame", "compile_game", "check_reach", "readable"]

@@ -21,7 +21,7 @@ from gamedsl.library.networks import BUILDERS
 from gamedsl.library.signature import close_match, normalize_shape, show_shape, suggest
 from gamedsl.library.sources import INITIALIZERS, SOURCES
 from gamedsl.semantics import comparison, ir
-from gamedsl.semantics.model import CheckedGame, NetworkInfo, ParamInfo, PlayerInfo, SampleInfo, network_footprint
+from gamedsl.semantics.model import CheckedGame, NetworkInfo, ParamInfo, PlayerInfo, SampleInfo, network_footprint, without_batch_norm
 from gamedsl.syntax import ast
 from gamedsl.syntax.parser import parse_source
 
@@ -770,7 +770,7 @@ class _Checker:
                 f"network '{net.name}' uses batch norm, so its output for one sample depends on the whole batch "
                 "and grad has no per-sample gradient to give",
                 span=span,
-                hint=f"build '{net.name}' without batch norm: {_without_batch_norm(net)}",
+                hint=f"build '{net.name}' without batch norm: {without_batch_norm(net)}",
             )
 
     def network_call(self, node: ast.Call, net: NetworkInfo) -> ir.Node:
@@ -794,7 +794,7 @@ class _Checker:
                 "to a value that does not vary over the batch (a batch of one)",
                 span=span,
                 hint="apply it to sampled values, such as G(z) with latent z, or build it with "
-                + _without_batch_norm(net),
+                + without_batch_norm(net),
             )
 
     def part_call(self, node: ast.Call) -> ir.Node:
@@ -984,12 +984,6 @@ def _arrow_text(net: NetworkInfo) -> str:
     shape: Callable = lambda s: str(s[0]) if len(s) == 1 else "[" + ", ".join(map(str, s)) + "]"  # noqa: E731
     src, dst = net.args.get("io", ((1,), (1,)))
     return f"{net.builder}({shape(src)} -> {shape(dst)}, ...)"
-
-
-def _without_batch_norm(net: NetworkInfo) -> str:
-    """The argument of the network's builder that leaves batch norm out."""
-    names = {arg.name for arg in BUILDERS[net.builder].signature.args}
-    return "norm=layer or norm=none" if "norm" in names else "batchnorm=false"
 
 
 def _conjunction(items: list[str]) -> str:

@@ -85,3 +85,11 @@ def network_footprint(net: NetworkInfo) -> Footprint:
     """The network's exact parameter and activation counts, from its builder's arguments:
     nothing is built, so any size is counted (and refused in `budget`) without torch."""
     return BUILDERS[net.builder].footprint(net.args)
+
+
+def without_batch_norm(net: NetworkInfo) -> str:
+    """The argument of the network's builder that leaves batch norm out (for hints)."""
+    from gamedsl.library.networks import BUILDERS
+
+    names = {arg.name for arg in BUILDERS[net.builder].signature.args}
+    return "norm=layer or norm=none" if "norm" in names else "batchnorm=false"

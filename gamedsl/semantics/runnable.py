@@ -23,7 +23,7 @@ from gamedsl.config import MAX_MEMORY_LIMIT, Origin, RunConfig, resolve
 from gamedsl.errors import GameCheckError, GameError, LimitError, Span, UsageError
 from gamedsl.library.signature import suggest
 from gamedsl.semantics import budget, ir
-from gamedsl.semantics.model import CheckedGame, network_footprint
+from gamedsl.semantics.model import CheckedGame, network_footprint, without_batch_norm
 from gamedsl.syntax import ast
 
 
@@ -105,7 +105,7 @@ def _per_example_problems(game: CheckedGame, config: RunConfig, param: str, key:
             yield Problem(
                 f"{what} needs per-example gradients, which batch norm does not have: network '{net.name}' "
                 "normalises each example with the statistics of the whole batch",
-                f"write {param}=false, or build the networks with batchnorm=false",
+                f"write {param}=false, or build '{net.name}' with {without_batch_norm(net)}",
                 (key,),
                 net.decl.name_span,
             )
@@ -125,7 +125,7 @@ def _batch_norm_problems(game: CheckedGame, config: RunConfig) -> Iterator[Probl
                 yield Problem(
                     f"network '{net.name}' uses batch norm, which needs several values per channel, but {what} "
                     f"gives it {examples} example(s) of {values} value(s) per channel",
-                    f"use at least {-(-2 // values)} examples, or build '{net.name}' with batchnorm=false",
+                    f"use at least {-(-2 // values)} examples, or build '{net.name}' with {without_batch_norm(net)}",
                     keys,
                     net.decl.name_span,
                 )

@@ -235,7 +235,7 @@ class Checkpoints:
 
     def __call__(self, run, info) -> bool:
         if self.every and run.step_count % self.every == 0:
-            run.check()  # never save a state that is already lost
+            run.check(info)  # never save a state that is already lost
             self.session.save_checkpoint()
         return False
 
