@@ -51,7 +51,7 @@ class _Switch(Kind):
 
 
 MAX_THREADS = 1024  # far beyond any machine's cores; more only exhausts the process's threads
-DEFAULT_MEMORY_LIMIT = 64  # GiB: catches sizes wrong by orders of magnitude (gamedsl/semantics/budget.py)
+DEFAULT_MEMORY_LIMIT = 16  # GiB: catches sizes wrong by orders of magnitude; the catalog's largest game (celeba_resnet) needs 11.5
 MAX_MEMORY_LIMIT = 2**20  # GiB (1 PiB): keeps every size PyTorch is asked for below 2^63
 
 KEYS: dict[str, Key] = {

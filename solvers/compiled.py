@@ -93,14 +93,21 @@ class CompiledStep:
     def step(self) -> Step | None:
         """One compiled step; None (after a note, with nothing changed) if it cannot be compiled."""
         run = self.run
-        saved = None if self.compiled or not hasattr(run.game, "rng_state") else run.game.rng_state()
+        if self.compiled:
+            batches = [run.game.sample() for _ in range(self.draws)]
+            # Dynamo checks its guards (every input's shape and dtype, every captured object) at each
+            # call, which takes a fifth of a small step. Nothing they check changes between steps: the
+            # inputs are the same tensors, the batches have the same shapes, the captured solver,
+            # optimizer and game are the same objects. So the check is skipped after the first step.
+            with torch.no_grad(), torch.compiler.set_stance(skip_guard_eval_unsafe=True):
+                utilities, field, extras = self.function(self.vectors, batches)
+            return Step(list(utilities.unbind()), list(field), dict(extras))
+        saved = run.game.rng_state() if hasattr(run.game, "rng_state") else None
         batches = [run.game.sample() for _ in range(self.draws)]
         try:
             with torch.no_grad():
                 utilities, field, extras = self.function(self.vectors, batches)
         except Exception as exc:  # dynamo's and inductor's errors have no common base
-            if self.compiled:
-                raise
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             run.note(f"steps run eagerly: this step could not be compiled ({type(exc).__name__}: {reason})")
             if saved is not None:  # compilation fails before anything runs: only the batches were drawn

@@ -222,8 +222,8 @@ def test_the_smoothing_player_may_be_any_player():
         (MOG, ["shards=3"], {"batch": 10}, UsageError, "must be divisible", "3"),
         (MOG, ["solver=consensus(debias=true)"], {"batch": 1}, UsageError, "a batch of at least 2", None),
         (BILINEAR, ["solver.debias=true"], {"solver": "consensus"}, UsageError, "needs sampled data", "true"),
-        (MOG, ["batch=1000000000"], {}, LimitError, "memory_limit = 64", "1000000000"),
-        (MOG, ["eval_samples=1000000000000"], {}, LimitError, "memory_limit = 64", "1000000000000"),
+        (MOG, ["batch=1000000000"], {}, LimitError, "memory_limit = 16", "1000000000"),
+        (MOG, ["eval_samples=1000000000000"], {}, LimitError, "memory_limit = 16", "1000000000000"),
     ],
 )
 def test_the_command_line_is_checked_once_merged(game, sets, flags, kind, message, at):

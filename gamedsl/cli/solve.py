@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from gamedsl.cli.output import err, out
-from gamedsl.errors import DivergedError, ExitCode, GameError, ParallelError, UsageError
+from gamedsl.errors import DivergedError, ExitCode, GameError, LimitError, ParallelError, UsageError
 from gamedsl.training import rundir, stopping
 
 if TYPE_CHECKING:  # torch and the compiled game load only when a command runs (fast --help)
@@ -134,7 +134,13 @@ def solve(
         kept = f"the last good checkpoint is {saved}" if saved.exists() else "no checkpoint had been written yet"
         err.print(f"interrupted at once; {kept}", markup=False)
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-    except RuntimeError as exc:
+    except (MemoryError, RuntimeError) as exc:
+        if isinstance(exc, MemoryError) or "allocate" in str(exc) or "out of memory" in str(exc):
+            raise LimitError(
+                f"the run ran out of memory ({' '.join(str(exc).split())[:120] or 'MemoryError'})",
+                hint="lower batch or eval_samples, or make the networks smaller; memory_limit bounds only the estimate "
+                "that `gamedsl check` makes, and this machine has less",
+            ) from None
         if not parallel.active:
             raise
         if not parallel.main or stopping.requested():  # rank 0 speaks; a stop in progress is no failure

@@ -96,6 +96,9 @@ class Int(Kind):
         return number
 
 
+LARGEST = 1e15  # builder, source and initialiser numbers: larger ones overflow float32 tensors in use
+
+
 @dataclass(frozen=True)
 class Float(Kind):
     minimum: float | None = None
@@ -107,6 +110,12 @@ class Float(Kind):
         if not isinstance(value, ast.NumberValue):
             raise self.wrong(value)
         number = float(value.value)
+        if abs(number) > LARGEST:
+            raise GameCheckError(
+                f"the number {value.text} is too large here (at most {LARGEST:g} in size)",
+                span=value.span,
+                hint="a network's, a source's or an initialiser's number this large would overflow float32",
+            )
         if self.positive and not number > 0:
             raise GameCheckError(f"expected a positive number, got {value.text}", span=value.span)
         if self.minimum is not None and number < self.minimum:

@@ -110,7 +110,7 @@ register_source(
     Source(
         Signature(
             "swiss_roll",
-            (Arg("noise", Float(minimum=0.0), 0.25, "standard deviation of the Gaussian noise, before the division by 7.5"),),
+            (Arg("noise", Float(minimum=0.0, maximum=1e6), 0.25, "standard deviation of the Gaussian noise, before the division by 7.5"),),
             "WGAN-GP's 2-D Swiss roll: scikit-learn's make_swiss_roll in the (x, z) plane, divided by 7.5.",
         ),
         frozenset({"data"}),
@@ -123,7 +123,7 @@ register_source(
     Source(
         Signature(
             "two_moons",
-            (Arg("noise", Float(minimum=0.0), 0.05, "standard deviation of the Gaussian noise"),),
+            (Arg("noise", Float(minimum=0.0, maximum=1e6), 0.05, "standard deviation of the Gaussian noise"),),
             "scikit-learn's make_moons: two interleaved half circles of radius 1.",
         ),
         frozenset({"data"}),
@@ -139,7 +139,7 @@ register_source(
             (
                 Arg("arms", Int(1, maximum=1_000), 2, "number of arms, evenly turned about the origin"),
                 Arg("turns", Float(positive=True, maximum=1_000.0), 1.5, "turns of each arm"),
-                Arg("noise", Float(minimum=0.0), 0.1, "standard deviation of the Gaussian noise"),
+                Arg("noise", Float(minimum=0.0, maximum=1e6), 0.1, "standard deviation of the Gaussian noise"),
             ),
             "FFJORD's two-arm spiral (2spirals) without its uniform jitter: (-t cos t, t sin t) / 3.",
         ),

@@ -138,8 +138,12 @@ def _to_digit_input(images: torch.Tensor) -> torch.Tensor:
 
 
 def frechet(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
-    """|mu1 - mu2|^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2)), as in the FID."""
+    """|mu1 - mu2|^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2)), as in the FID; NaN for non-finite samples
+    (a diverged generator), whose matrix square root scipy would search for minutes."""
     from scipy import linalg
+
+    if not all(np.isfinite(a).all() for a in (mu1, cov1, mu2, cov2)):
+        return float("nan")
 
     with warnings.catch_warnings():  # a singular product (collapsed samples) is handled below
         warnings.simplefilter("ignore")

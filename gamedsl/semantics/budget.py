@@ -69,8 +69,21 @@ def estimate(game: CheckedGame, batch: int, eval_samples: int, shards: int, dtyp
         )
     )
 
+    drawn = sum(prod(sample.shape) for sample in game.samples.values())  # every variable is drawn, used or not
+    if drawn:
+        parts.append(
+            Part(
+                f"a batch of {batch:,} draws of the data and latent variables, {drawn:,} values each",
+                batch * drawn * scalar,
+                ("batch",),
+                max(game.samples.values(), key=lambda sample: prod(sample.shape)).decl.name_span,
+                "lower the batch",
+            )
+        )
+
     if game.comparison is not None:  # drawn in one pass without gradients: the widest layer and its input at once
         widest, heaviest = peak(game, game.comparison[1])
+        widest = max(widest, prod(game.comparison[1].shape))  # the samples themselves, even of a constant
         parts.append(
             Part(
                 f"{eval_samples:,} end-of-run samples, {widest:,} values each in the widest layer",
