@@ -85,7 +85,10 @@ def fell_back(block) -> bool:
 
 def sweep_configs(batch: int, threads: int, compile: bool | None):
     """mog.game and its 16 consensus configurations (gamma x lr), logging only at the end."""
-    from gamedsl.config import resolve
+    try:
+        from gamedsl.semantics.settings import resolve
+    except ModuleNotFoundError:  # a baseline checkout from before the settings moved into semantics/
+        from gamedsl.config import resolve
 
     game = load_mog()
     base = resolve(game.settings, [], {"batch": batch})

@@ -142,7 +142,7 @@ def timing(blocks: int, block_steps: int) -> None:
 
     import gamedsl
     import solvers
-    from gamedsl.config import resolve
+    from gamedsl.semantics.settings import resolve
     from gamedsl.sweep.grid import parse_override
 
     torch.set_num_threads(1)
@@ -185,7 +185,7 @@ def timing(blocks: int, block_steps: int) -> None:
 def small_solver(spec, solver: str, optimizer: str):
     """The solver as `gamedsl solve FILE --solver NAME` builds it (the file's gamma follows
     consensus and smoothing), with `optimizer` at the file's step size and its other defaults."""
-    from gamedsl.config import resolve
+    from gamedsl.semantics.settings import resolve
     from gamedsl.sweep.grid import parse_override
 
     h = resolve(spec.settings, [], {}).optimizer_params["lr"]
@@ -198,7 +198,7 @@ def stationary_points(name: str):
     import numpy as np
 
     import gamedsl
-    from gamedsl.analysis.analyze import analyze
+    from gamedsl.symbolic.analyze import analyze
 
     return np.array([p.point.x for p in analyze(gamedsl.load(ROOT / f"games/{name}.game")).points])
 
@@ -211,7 +211,7 @@ def small_run(name: str, solver: str, optimizer: str, steps: int, points) -> dic
 
     import gamedsl
     import solvers
-    from gamedsl.analysis.verify import torch_game
+    from gamedsl.numeric.verify import torch_game
     from solvers.field import GameField
 
     spec = gamedsl.load(ROOT / f"games/{name}.game")
@@ -274,7 +274,7 @@ def trajectory(name: str, solver: str, steps: int):
 
     import gamedsl
     import solvers
-    from gamedsl.analysis.verify import torch_game
+    from gamedsl.numeric.verify import torch_game
     from solvers.field import GameField
 
     spec = gamedsl.load(ROOT / f"games/{name}.game")
@@ -300,7 +300,7 @@ def figure(steps: int) -> None:
 
     import gamedsl
     import solvers
-    from gamedsl.analysis.verify import torch_game
+    from gamedsl.numeric.verify import torch_game
     from solvers.field import GameField
 
     torch.set_num_threads(1)

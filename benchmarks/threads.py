@@ -32,8 +32,8 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import gamedsl  # noqa: E402
 import solvers  # noqa: E402
 from gamedsl.compile.torch_game import TorchGame  # noqa: E402
-from gamedsl.config import resolve  # noqa: E402
 from gamedsl.data import images  # noqa: E402
+from gamedsl.semantics.settings import resolve  # noqa: E402
 
 WIDE = (ROOT / "games/mog.game").read_text().replace("hidden=[16, 16, 16, 16]", "hidden=[256, 256, 256, 256]")
 GAMES = {

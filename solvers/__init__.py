@@ -5,11 +5,11 @@
     result = solvers.solve(game, solvers.get("consensus", gamma=10),
                            solvers.optimizers.get("rmsprop", lr=1e-4), steps=1000)
 
-Each method is one module registered by name; all return a `Result`. This package
-imports only torch and knows nothing of the .game language. Importing it imports no torch:
-the methods' declarations (names, parameters, ranges, capabilities) are read without it,
-by `gamedsl check` in a fraction of a second; the engine and the runs (`Engine`, `Run`,
-`solve`, ...) are loaded on first use.
+Each method is one module in solvers/methods/, found and registered by name when the package
+is imported; all return a `Result`. This package imports only torch and knows nothing of the
+.game language. Importing it imports no torch: the methods' declarations (names, parameters,
+ranges, capabilities) are read without it, by `gamedsl check` in a fraction of a second; the
+engine and the runs (`Engine`, `Run`, `solve`, ...) are loaded on first use.
 """
 
 from __future__ import annotations
@@ -17,15 +17,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from solvers import optimizers
+from solvers import methods, optimizers  # noqa: F401  (importing `methods` registers every method)
 from solvers.base import SOLVERS, Solver, Step
 from solvers.errors import SolverError
 from solvers.protocol import Game, Player, make_game
 from solvers.registry import ParamSpec
-
-# Registration, in the order every listing by method follows (`gamedsl analyze`): the paper's methods first.
-from solvers import simga, altga, momentum, consensus, smoothing  # noqa: F401  # isort: skip
-from solvers import extragradient, optimistic, sga, cgd  # noqa: F401  # isort: skip
 
 if TYPE_CHECKING:
     from solvers.engine import Engine, Evaluation

@@ -31,6 +31,9 @@ class Solver:
 
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for `gamedsl solvers` and the docs
+    # Its place in every listing by method (`gamedsl analyze`): the paper's methods first, in
+    # tens, so that a new method slots in between without renumbering; equal ranks go by name.
+    rank: ClassVar[int] = 1000  # a method that declares none comes after the built-in ones
     polls: ClassVar[bool] = False  # calls engine.poll() inside a step, before it changes anything
     # What the method is defined for, declared so that a game can be checked before it runs
     # (`gamedsl check`); the parameters' own ranges are declared with `param`.
@@ -44,7 +47,7 @@ class Solver:
     vectorizes: ClassVar[bool] = True
     compiles: ClassVar[bool] = True
     # Its one-step map F linearised at a stationary point x-bar, F'(x-bar), which `gamedsl
-    # analyze` predicts convergence from (gamedsl/analysis/linearize.py): the formula in words,
+    # analyze` predicts convergence from (gamedsl/symbolic/linearize.py): the formula in words,
     # the state the map acts on, and `linearization`, which builds the matrix.
     formula: ClassVar[str | None] = None  # None: the method has no fixed one-step map
     carries: ClassVar[str] = "x"  # "(x, m)" when the method keeps a vector between steps

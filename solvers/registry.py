@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import math
+import pkgutil
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -154,6 +156,14 @@ class ParamSpec:
         return f"{self.within.inequality(self.name) if self.within else self.name}: {self.doc}"
 
 
+def register_modules(package: str, path: typing.Iterable[str]) -> None:
+    """Import every module of `package` (whose `__path__` is `path`), so that each method class
+    registers itself where it is defined: a new method touches only its own module, and no list
+    of modules is kept by hand."""
+    for module in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{module.name}")
+
+
 def _closest(name: str, choices) -> str:
     if not choices:
         return "it takes no parameters"
@@ -181,8 +191,9 @@ class Registry(Generic[T]):
         return sorted(self._classes)
 
     def in_order(self) -> list[str]:
-        """The names in the order they were registered: the order the package imports its modules."""
-        return list(self._classes)
+        """The names in the order the classes declare with their `rank` (solvers: the paper's
+        methods first), then by name; a family whose classes declare none is listed by name."""
+        return sorted(self._classes, key=lambda name: (getattr(self._classes[name], "rank", 0), name))
 
     def cls(self, name: str) -> type[T]:
         if name not in self._classes:

@@ -16,10 +16,10 @@ import torch
 
 import gamedsl
 import solvers
-from gamedsl.analysis import limits, linearize
-from gamedsl.analysis.analyze import Options, analyze, verify
-from gamedsl.analysis.nash import NON_STRICT, NOT_NASH, STRICT
-from gamedsl.analysis.verify import torch_game
+from gamedsl.numeric.verify import torch_game
+from gamedsl.symbolic import limits, linearize
+from gamedsl.symbolic.analyze import Options, analyze, verify
+from gamedsl.symbolic.nash import NON_STRICT, NOT_NASH, STRICT
 from solvers.field import GameField
 from gamedsl.errors import ExitCode, LimitError
 

@@ -13,9 +13,10 @@ import sympy as sp
 
 import gamedsl
 import solvers
-from gamedsl.analysis import linearize, stationary, verify
-from gamedsl.analysis.analyze import Options, analyze
 from gamedsl.errors import ExitCode
+from gamedsl.numeric import verify
+from gamedsl.symbolic import linearize, stationary
+from gamedsl.symbolic.analyze import Options, analyze
 
 # ---- item 4: --verify on a strongly repelling point ---------------------------------------------
 
@@ -224,9 +225,9 @@ def test_arnoldi_with_more_eigenvalues_than_it_can_find_falls_back_to_dense(cli,
 
 
 def test_arnoldi_beyond_the_dense_size_refuses_an_impossible_k(cli, tmp_path, monkeypatch):
-    from gamedsl.spectrum import eigen
+    from gamedsl.numeric import spectrum
 
-    monkeypatch.setattr(eigen, "DENSE_LIMIT", 3)  # as if 4 parameters were too many for the dense method
+    monkeypatch.setattr(spectrum, "DENSE_LIMIT", 3)  # as if 4 parameters were too many for the dense method
     path = tmp_path / "four.game"
     path.write_text(
         "game four\nparam a[2] = 1\nparam b[2] = 1\n"

@@ -21,7 +21,7 @@ import torch
 import gamedsl
 from gamedsl.compile.torch_game import TorchGame
 from gamedsl.data import images, points
-from gamedsl.library.sources import SOURCES
+from gamedsl.data.sources import SOURCES
 
 GAME = """game files "a small 2-D GAN on other data"
 data x ~ {source}

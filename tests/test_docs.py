@@ -145,12 +145,12 @@ def _reference() -> str:
 
 
 def test_every_registered_name_is_documented():
-    from gamedsl.config import KEYS
+    from gamedsl.data.sources import INITIALIZERS, SOURCES
     from gamedsl.errors import ExitCode
     from gamedsl.library.functions import FUNCTIONS
-    from gamedsl.library.networks import BUILDERS
-    from gamedsl.library.sources import INITIALIZERS, SOURCES
+    from gamedsl.nets.builders import BUILDERS
     from gamedsl.semantics.checker import RESERVED, library
+    from gamedsl.semantics.settings import KEYS
 
     text = _reference()
     missing = [f"setting {key}" for key in KEYS if f"| `{key}` |" not in text]

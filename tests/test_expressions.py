@@ -19,7 +19,7 @@ from gamedsl.compile.torch_game import TorchGame
 from gamedsl.compile.torch_program import fold
 from gamedsl.errors import GameCheckError
 from gamedsl.library.functions import FUNCTIONS, NOT_BUILT_IN
-from gamedsl.library.networks import BUILDERS
+from gamedsl.nets.builders import BUILDERS
 from gamedsl.nets.dcgan import has_batchnorm
 from gamedsl.semantics import ir
 

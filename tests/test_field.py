@@ -100,7 +100,7 @@ def test_the_eager_engine_and_the_field_give_v_as_finite_differences_do(truth):
 def test_dense_jacobian_of_spectra_and_analysis(truth):
     g, batch, x, _, J = truth
     torch.testing.assert_close(GameField(g).dense(x, [batch]), J, rtol=1e-6, atol=1e-7)
-    from gamedsl.analysis.verify import torch_v_and_J
+    from gamedsl.numeric.verify import torch_v_and_J
 
     fresh = game()
     _, J_verify = torch_v_and_J(fresh, x.numpy())  # on the batch the game draws first
@@ -118,7 +118,7 @@ def test_krylov_products_are_the_jacobian_applied(truth):
 
 def test_krylov_eigenvalues_match_the_reference_jacobian(truth):
     g, *_ = truth
-    from gamedsl.spectrum.eigen import spectrum
+    from gamedsl.numeric.spectrum import spectrum
 
     field = GameField(g)
     batches = [g.draw_batch(f"spectrum-{i}") for i in range(2)]

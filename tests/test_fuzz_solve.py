@@ -20,11 +20,11 @@ import pytest
 
 import gamedsl
 import solvers
-from gamedsl.config import KEYS
+from gamedsl.data.sources import SOURCES
 from gamedsl.errors import GameError
 from gamedsl.library.functions import FUNCTIONS
-from gamedsl.library.networks import BUILDERS
-from gamedsl.library.sources import SOURCES
+from gamedsl.nets.builders import BUILDERS
+from gamedsl.semantics.settings import KEYS
 from tests.helpers import fuzz_harness
 from tests.helpers.fuzz_harness import Outcome, classify, run_corpus
 from tests.helpers.game_generator import HOSTILE_NAMES, QUICK, Profile, generate

@@ -17,8 +17,8 @@ from PIL import Image
 import gamedsl
 from gamedsl.data import images
 from gamedsl.data.images import write_cifar10
-from gamedsl.library.networks import BUILDERS
 from gamedsl.nets import dcgan
+from gamedsl.nets.builders import BUILDERS
 
 
 @pytest.fixture(autouse=True)

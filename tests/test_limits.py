@@ -13,11 +13,11 @@ import pytest
 import torch
 
 import gamedsl
-from gamedsl.config import parse_override, resolve
 from gamedsl.errors import ExitCode, GameCheckError, LimitError, UsageError
-from gamedsl.library.networks import BUILDERS
+from gamedsl.nets.builders import BUILDERS
 from gamedsl.nets.dcgan import has_batchnorm
 from gamedsl.semantics.runnable import check_run
+from gamedsl.semantics.settings import parse_override, resolve
 
 MOG = """game mog
 data x ~ ring(modes=8, radius=1, std=0.01)

@@ -179,7 +179,7 @@ def test_spectrum_of_the_dirac_gan_matches_the_closed_form(cli, tmp_path):
 def test_arnoldi_finds_the_dense_eigenvalues_of_largest_magnitude():
     import gamedsl
     from gamedsl.compile.torch_game import TorchGame
-    from gamedsl.spectrum.eigen import spectrum
+    from gamedsl.numeric.spectrum import spectrum
 
     text = """game t
 data x ~ normal(dim=3)

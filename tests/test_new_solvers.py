@@ -13,7 +13,7 @@ import torch
 import gamedsl
 import solvers
 from solvers.field import GameField
-from gamedsl.analysis.verify import torch_game
+from gamedsl.numeric.verify import torch_game
 from tests.conftest import ROOT
 from tests.test_solvers import RandomGame, bilinear, flat, one_step
 

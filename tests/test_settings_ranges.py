@@ -12,8 +12,8 @@ import torch
 
 import gamedsl
 import solvers
-from gamedsl.config import parse_override, resolve
 from gamedsl.errors import ExitCode, GameCheckError, GameError, GameSyntaxError, LimitError, UsageError
+from gamedsl.semantics.settings import parse_override, resolve
 from gamedsl.sweep.grid import parse_seeds
 from gamedsl.syntax.messages import LOOKALIKES
 

@@ -75,11 +75,11 @@ print(solvers.Run.__module__, solvers.solve.__module__, solvers.NonFinite.__modu
     assert lines[1] == "solvers.run solvers.run solvers.run True"
 
 
-def test_the_checker_and_the_settings_import_no_torch():
+def test_the_checker_the_settings_and_the_registries_import_no_torch():
     code = f"""
 import importlib, pkgutil, sys
 import gamedsl.semantics, gamedsl.library
-modules = ["gamedsl.config"]
+modules = ["gamedsl.nets", "gamedsl.nets.builders", "gamedsl.data", "gamedsl.data.sources"]  # beside torch modules
 for package in (gamedsl.semantics, gamedsl.library):
     modules += [f"{{package.__name__}}.{{m.name}}" for m in pkgutil.iter_modules(package.__path__)]
 for name in modules:

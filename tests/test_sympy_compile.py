@@ -15,13 +15,13 @@ import pytest
 import sympy as sp
 
 import gamedsl
-from gamedsl.analysis.field import Field
-from gamedsl.analysis.verify import torch_game, torch_v_and_J
 from gamedsl.compile import sympy_game
 from gamedsl.compile.sympy_game import compile_game, number, power
 from gamedsl.errors import ExitCode, LimitError, OutOfReach
 from gamedsl.library.functions import FUNCTIONS
-from gamedsl.library.networks import BUILDERS
+from gamedsl.nets.builders import BUILDERS
+from gamedsl.numeric.verify import torch_game, torch_v_and_J
+from gamedsl.symbolic.field import Field
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = sorted((ROOT / "games").glob("*.game"))
@@ -46,7 +46,7 @@ def test_every_builtin_function_has_a_sympy_form():
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("name", [name for name, builder in BUILDERS.items() if builder.symbolic is not None])
 def test_every_symbolic_form_is_its_torch_modules_map(name, bias):
-    """A builder's sympy form (library/networks.py) against its nn.Module: the same tensors in
+    """A builder's sympy form (nets/builders.py) against its nn.Module: the same tensors in
     parameters() order, and the same outputs at random weights and inputs."""
     import torch
 
@@ -234,7 +234,9 @@ FORBIDDEN = {"sympify", "parse_expr", "eval", "exec", "S", "parse", "simplify_te
 
 def test_symbolic_code_never_parses_text():
     """No sympify/parse_expr/S(...)/eval in the sympy compiler and the analysis."""
-    files = [Path(sympy_game.__file__), *sorted((ROOT / "gamedsl" / "analysis").glob("*.py"))]
+    analysis = [path for folder in ("symbolic", "numeric") for path in sorted((ROOT / "gamedsl" / folder).glob("*.py"))]
+    assert len(analysis) > 5  # the folders exist
+    files = [Path(sympy_game.__file__), *analysis]
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call):

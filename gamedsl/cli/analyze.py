@@ -62,8 +62,8 @@ def analyze(
     With --verify every solver also runs from a small perturbation of each stationary point,
     and the measured rate is compared with the prediction; exit 1 if any disagrees.
     """
-    from gamedsl.analysis import analyze as pipeline
-    from gamedsl.analysis import report
+    from gamedsl.symbolic import analyze as pipeline
+    from gamedsl.symbolic import report
 
     try:
         spec = gamedsl.load(file)
@@ -75,7 +75,7 @@ def analyze(
         if verify:
             runs = sum(1 for pa in analysis.points for lin in pa.linearizations if lin.known)
             err.print(f"verifying: {runs} runs of at most {steps:,} steps", markup=False)
-            from gamedsl.config import resolve
+            from gamedsl.semantics.settings import resolve
             from gamedsl.training.threads import set_threads
 
             set_threads(resolve(spec.settings, [], {}).threads, sum(spec.parameter_count(p) for p in spec.players))

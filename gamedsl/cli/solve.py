@@ -60,9 +60,9 @@ def solve(
     if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(_launch(nproc))
     import gamedsl
-    from gamedsl.config import divergence_overrides, parse_override, resolve
     from gamedsl.data import images
     from gamedsl.semantics.runnable import check_run
+    from gamedsl.semantics.settings import divergence_overrides, parse_override, resolve
     from gamedsl.training.parallel import from_environment as parallel_from_environment
     from gamedsl.training.parallel import shutdown
     from gamedsl.training.session import Session, default_directory

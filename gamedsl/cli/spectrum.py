@@ -37,16 +37,16 @@ def spectrum(
     import numpy as np
 
     import gamedsl
-    from gamedsl.config import resolve
+    from gamedsl.numeric.spectrum import spectrum as compute
     from gamedsl.plotting import save, to_array
     from gamedsl.plotting.spectrum import spectrum_figure
-    from gamedsl.spectrum.eigen import spectrum as compute
+    from gamedsl.semantics.settings import resolve
     from gamedsl.training.session import Session, default_directory
 
     if at not in ("both", "checkpoint", "init") or method not in ("auto", "dense", "arnoldi") or which not in ("LR", "LM"):
         raise UsageError("--at is both|checkpoint|init, --method auto|dense|arnoldi, --which LR|LM")
     if gamma is not None:
-        from gamedsl.analysis.analyze import flag_for  # imported here: the rest of the command needs no sympy
+        from gamedsl.symbolic.analyze import flag_for  # imported here: the rest of the command needs no sympy
 
         gamma = flag_for("--gamma", gamma, solvers.SOLVERS, "consensus", "gamma")
     sessions = []

@@ -48,8 +48,8 @@ def sweep(
     steps per configuration, mean over seeds, range shaded).
     """
     import gamedsl
-    from gamedsl.config import resolve
     from gamedsl.semantics.runnable import check_run
+    from gamedsl.semantics.settings import resolve
     from gamedsl.sweep import metrics as sweep_metrics
     from gamedsl.sweep import processes, report, vectorized
     from gamedsl.sweep.grid import expand, parse_seeds

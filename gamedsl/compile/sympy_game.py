@@ -40,10 +40,10 @@ from typing import Callable, Union
 import sympy as sp
 
 from gamedsl.compile.torch_program import fold
+from gamedsl.data.sources import SOURCES
 from gamedsl.errors import LimitError, OutOfReach
 from gamedsl.library.functions import FUNCTIONS
-from gamedsl.library.networks import BUILDERS
-from gamedsl.library.sources import SOURCES
+from gamedsl.nets.builders import BUILDERS
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame
 

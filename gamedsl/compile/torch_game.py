@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from gamedsl.compile.torch_program import Program
+from gamedsl.data.sources import SOURCES
 from gamedsl.errors import UsageError
-from gamedsl.library.networks import BUILDERS
-from gamedsl.library.sources import SOURCES
+from gamedsl.nets.builders import BUILDERS
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame, ParamInfo
 

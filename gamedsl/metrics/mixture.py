@@ -16,7 +16,7 @@ import torch
 def mixture_of(game) -> tuple[torch.Tensor, float] | None:
     """(means, std) when the game's real data (the `real` side of its divergence) is a 2-D
     Gaussian mixture such as ring(...) or grid(...), else None."""
-    from gamedsl.library.sources import SOURCES
+    from gamedsl.data.sources import SOURCES
     from gamedsl.semantics import ir
 
     if game.comparison is None or not isinstance(game.comparison[0], ir.Sample):

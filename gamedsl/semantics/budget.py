@@ -3,7 +3,7 @@
 `gamedsl check` refuses a game whose run could not fit, instead of letting `solve` fail
 on allocation (or crash PyTorch itself, for sizes of 2^63 and more). Everything is counted
 with Python integers from the checked game: parameters from their declared sizes and from
-each builder's footprint rule (gamedsl/library/networks.py), activations from the typed IR
+each builder's footprint rule (gamedsl/nets/builders.py), activations from the typed IR
 times the batch. The estimate is deliberately generous, a bound to catch a mistyped size,
 not a prediction to the byte; the limit is the `memory_limit` setting.
 """

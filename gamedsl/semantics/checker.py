@@ -15,11 +15,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+from gamedsl.data.sources import INITIALIZERS, SOURCES
 from gamedsl.errors import GameCheckError, GameError, GameWarning, LimitError, Source, Span, UsageError
 from gamedsl.library.functions import FUNCTIONS, NOT_BUILT_IN
-from gamedsl.library.networks import BUILDERS
 from gamedsl.library.signature import close_match, normalize_shape, show_shape, suggest
-from gamedsl.library.sources import INITIALIZERS, SOURCES
+from gamedsl.nets.builders import BUILDERS
 from gamedsl.semantics import comparison, ir
 from gamedsl.semantics.model import CheckedGame, NetworkInfo, ParamInfo, PlayerInfo, SampleInfo, network_footprint, without_batch_norm
 from gamedsl.syntax import ast
@@ -472,7 +472,7 @@ class _Checker:
                 )
 
     def settings(self) -> dict[str, ast.Setting]:
-        from gamedsl.config import check_settings
+        from gamedsl.semantics.settings import check_settings
 
         blocks = self.file.of_type(ast.SolveBlock)
         if len(blocks) > 1:

@@ -7,7 +7,7 @@ from math import prod
 from typing import Any
 
 from gamedsl.errors import GameWarning, Source
-from gamedsl.library.networks import BUILDERS, Footprint
+from gamedsl.nets.builders import BUILDERS, Footprint
 from gamedsl.semantics import ir
 from gamedsl.syntax import ast
 
@@ -89,7 +89,7 @@ def network_footprint(net: NetworkInfo) -> Footprint:
 
 def without_batch_norm(net: NetworkInfo) -> str:
     """The argument of the network's builder that leaves batch norm out (for hints)."""
-    from gamedsl.library.networks import BUILDERS
+    from gamedsl.nets.builders import BUILDERS
 
     names = {arg.name for arg in BUILDERS[net.builder].signature.args}
     return "norm=layer or norm=none" if "norm" in names else "batchnorm=false"

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import solvers
-from gamedsl.config import MAX_MEMORY_LIMIT, Origin, RunConfig, resolve
 from gamedsl.errors import GameCheckError, GameError, LimitError, Span, UsageError
 from gamedsl.library.signature import suggest
 from gamedsl.semantics import budget, ir
 from gamedsl.semantics.model import CheckedGame, network_footprint, without_batch_norm
+from gamedsl.semantics.settings import MAX_MEMORY_LIMIT, Origin, RunConfig, resolve
 from gamedsl.syntax import ast
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from gamedsl.config import Override, parse_override
 from gamedsl.errors import LimitError, Source, Span, UsageError
+from gamedsl.semantics.settings import Override, parse_override
 
 
 @dataclass(frozen=True)

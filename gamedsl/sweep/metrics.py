@@ -3,12 +3,12 @@ that `--metric` is checked before the first run starts, not found missing after 
 
 from __future__ import annotations
 
-from gamedsl.config import RunConfig
 from gamedsl.errors import UsageError
 from gamedsl.library.signature import suggest
 from gamedsl.metrics.mixture import mixture_of
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame
+from gamedsl.semantics.settings import RunConfig
 
 MIXTURE = ("modes", "high_quality", "reverse_kl")  # logged as mixture/NAME, kept in metrics.json under NAME
 SPEED = ("optimizer/learning_rate", "speed/steps_per_second")

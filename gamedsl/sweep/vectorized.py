@@ -17,8 +17,8 @@ import torch
 
 import solvers
 from gamedsl.compile.torch_game import TorchGame, pick_device
-from gamedsl.config import METHOD_KEYS, RunConfig
 from gamedsl.semantics.model import CheckedGame
+from gamedsl.semantics.settings import METHOD_KEYS, RunConfig
 from gamedsl.training.threads import set_threads
 from solvers.field import GameField
 from solvers.functional import make_step

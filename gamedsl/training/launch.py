@@ -108,6 +108,8 @@ def _wait(procs: list[subprocess.Popen], received: list[int], say, directory: st
                     proc.kill()
         time.sleep(0.05)
     codes = [p.returncode for p in procs]
+    if first_failure is None:  # every worker ended between two polls
+        first_failure = next(((rank, code) for rank, code in enumerate(codes) if code), None)
     if first_failure is None:
         return 0
     known = {int(c) for c in ExitCode if c > 0}

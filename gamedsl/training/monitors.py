@@ -282,9 +282,9 @@ class Spectra:
 
 def record_spectrum(session: Session, gamma: float, board: TensorBoard | None, step: int, k: int = 20, which: str = "LR"):
     """Compute, save (spectra/step_NNNNNNN.npz) and log one spectrum; returns it."""
+    from gamedsl.numeric.spectrum import spectrum
     from gamedsl.plotting import to_array
     from gamedsl.plotting.spectrum import spectrum_figure
-    from gamedsl.spectrum.eigen import spectrum
 
     result = spectrum(session.torch_game, gamma, batches=session.config.spectrum_batches, k=k, which=which, poll=stopping.poll)
     path = rundir.subdirectory(session.directory, "spectra") / f"step_{step:07d}.npz"

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import solvers
-from gamedsl.config import KEYS, METHOD_KEYS, RunConfig
 from gamedsl.errors import CheckpointError, GameCheckError, GameError, Source
 from gamedsl.semantics.model import CheckedGame
+from gamedsl.semantics.settings import KEYS, METHOD_KEYS, RunConfig
 from gamedsl.syntax import ast
 from gamedsl.training import rundir
 

@@ -19,15 +19,15 @@ import torch
 
 import solvers
 from gamedsl.compile.torch_game import TorchGame, pick_device
-from gamedsl.config import MAX_THREADS, RunConfig
 from gamedsl.data import images
 from gamedsl.data.images import to_uint8
+from gamedsl.data.sources import SOURCES
 from gamedsl.errors import DataError, GameError, UsageError
-from gamedsl.library.sources import SOURCES
 from gamedsl.metrics.mixture import mixture_metrics, mixture_of
+from gamedsl.nets.dcgan import running_stats_frozen
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame
-from gamedsl.nets.dcgan import running_stats_frozen
+from gamedsl.semantics.settings import MAX_THREADS, RunConfig
 from gamedsl.training import checkpoint, rundir, saved
 from gamedsl.training.parallel import Parallel
 from gamedsl.training.threads import set_threads

@@ -3,11 +3,14 @@
 An optimizer is a small dataclass of hyperparameters with two methods:
 `init(params) -> state` and `step_(params, direction, state)`, which moves `params` in
 place along `direction`. State is a dict of tensor lists aligned with `params`, so a solver
-can step one player at a time by slicing the lists (alternating methods do).
+can step one player at a time by slicing the lists (alternating methods do). Each optimizer
+is one module here, found and registered when the package is imported.
 """
 
 from solvers.optimizers.base import OPTIMIZERS, Optimizer
-from solvers.optimizers import adam, rmsprop, sgd  # noqa: F401  (registration)
+from solvers.registry import register_modules
+
+register_modules(__name__, __path__)  # every module of this package: each registers its optimizer
 
 __all__ = ["OPTIMIZERS", "Optimizer", "get", "available"]
 

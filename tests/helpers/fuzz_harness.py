@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 MEMORY_LIMIT = 4 << 30
-MEMORY_SETTING = "memory_limit"  # gamedsl's estimate-based limit, in GiB (gamedsl/config.py), where it exists
+MEMORY_SETTING = "memory_limit"  # gamedsl's estimate-based limit, in GiB (gamedsl/semantics/settings.py), where it exists
 SOLVE_STEPS = 2
 MEMORY_MESSAGES = ("can't allocate memory", "bad_alloc", "Cannot allocate memory", "out of memory")
 BAD_KINDS = ("traceback", "memory", "hang", "killed", "undocumented")
@@ -374,7 +374,7 @@ class Harness:
         """`--set memory_limit=N` (GiB), half the worker's cap, when gamedsl has that setting:
         a game that gamedsl lets run must then fit, so a failed allocation means that its
         memory estimate is wrong. A case's own `--set memory_limit` comes later and wins."""
-        from gamedsl.config import KEYS
+        from gamedsl.semantics.settings import KEYS
 
         if MEMORY_SETTING not in KEYS:
             return []

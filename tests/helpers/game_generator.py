@@ -9,7 +9,7 @@ size, a constant that folds to inf or NaN, a hyperparameter at the edge of its r
 
 Nothing here keeps its own copy of the language's vocabularies: builders, sources,
 initialisers and their argument kinds come from their signatures (`gamedsl.library`),
-settings from `gamedsl.config.KEYS`, solvers and optimizers and their parameters from the
+settings from `gamedsl.semantics.settings.KEYS`, solvers and optimizers and their parameters from the
 `solvers` registries, reserved words from the checker and the standard divergences from
 the library file. Constraints between arguments (an image side divisible by 2^layers,
 low < high, ...) are met by drawing again until the signature's own `validate` accepts.
@@ -30,14 +30,14 @@ from typing import Any, Callable
 import torch
 
 import solvers
-from gamedsl.config import KEYS
 from gamedsl.errors import GameCheckError, GameError, Source, Span
 from gamedsl.library.functions import FUNCTIONS
-from gamedsl.library.networks import BUILDERS
+from gamedsl.nets.builders import BUILDERS
+from gamedsl.semantics.settings import KEYS
 from gamedsl.library.signature import (
     Arrow, Bool, Choice, Float, Int, IntList, Numeric, Signature, Text, normalize_shape,
 )  # fmt: skip
-from gamedsl.library.sources import INITIALIZERS, SOURCES
+from gamedsl.data.sources import INITIALIZERS, SOURCES
 from gamedsl.semantics.checker import RESERVED, library
 from gamedsl.syntax.parser import parse_source
 
@@ -753,7 +753,7 @@ class _Game:
 
 
 class Settings:
-    """The solve block and extra `solve` flags: every key of gamedsl.config.KEYS may appear,
+    """The solve block and extra `solve` flags: every key of gamedsl.semantics.settings.KEYS may appear,
     with in-range values mostly and out-of-range or hostile ones sometimes; solvers and
     optimizers with random parameters from their registries."""
 
@@ -843,7 +843,7 @@ class Settings:
         return _float_text(rng.choice(candidates))
 
     def value(self, key: str) -> str:
-        """A value for the setting `key`, in range mostly; kinds read from gamedsl.config.KEYS."""
+        """A value for the setting `key`, in range mostly; kinds read from gamedsl.semantics.settings.KEYS."""
         rng = self.rng
         kind = KEYS[key].kind
         if self.hostile("bad-setting", 0.2):

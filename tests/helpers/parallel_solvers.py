@@ -12,7 +12,7 @@ import torch
 
 import gamedsl
 import solvers
-from gamedsl.config import resolve
+from gamedsl.semantics.settings import resolve
 from gamedsl.training.parallel import from_environment, shutdown
 from gamedsl.training.session import Session
 

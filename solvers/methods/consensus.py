@@ -24,6 +24,7 @@ from solvers.registry import param
 @dataclass
 class Consensus(Solver):
     name = "consensus"
+    rank = 40
     summary = "consensus optimization (Algorithm 2): v - gamma grad |v|^2/2"
     formula = "I + h (I - gamma v'^T) v'  (Lemma 6)"
     gamma: float = param(10.0, "weight gamma of the regulariser L = |v|^2 / 2", "[0, 1e6]")

@@ -2,8 +2,9 @@
 
 compile (sympy) -> v, v' -> stationary points -> at each: spectrum of v', Nash test, Lemma 4
 for SimGA and for consensus, each solver's F'(x-bar) and its spectral radius -> optionally,
-runs of every solver near every point (verify.py). All symbolic work runs under one overall
-time limit, and each step under its own, after which the analysis falls back to numbers.
+runs of every solver near every point (gamedsl/numeric/verify.py). All symbolic work runs
+under one overall time limit, and each step under its own, after which the analysis falls back
+to numbers.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import sympy as sp
 import solvers
 from solvers.registry import Interval
 from solvers.registry import number as number_text
-from gamedsl.analysis import limits, linearize, nash, stability, stationary
-from gamedsl.analysis.field import Field, display_forms
 from gamedsl.compile.sympy_game import SymbolicGame, compile_game, number
 from gamedsl.errors import LimitError, UsageError
 from gamedsl.semantics.model import CheckedGame
+from gamedsl.symbolic import limits, linearize, nash, stability, stationary
+from gamedsl.symbolic.field import Field, display_forms
 
 
 @dataclass
@@ -102,7 +103,7 @@ def flag_for(option: str, value: float, registry, method: str, param: str) -> fl
 
 
 def resolve_settings(spec: CheckedGame, options: Options) -> Settings:
-    from gamedsl.config import resolve
+    from gamedsl.semantics.settings import resolve
 
     config = resolve(spec.settings, [], {})
     notes = []
@@ -143,7 +144,7 @@ def resolve_settings(spec: CheckedGame, options: Options) -> Settings:
 
 def initial_point(spec: CheckedGame, seed: int) -> np.ndarray | None:
     """Where `gamedsl solve` starts: a natural first guess for the numerical search."""
-    from gamedsl.analysis.verify import torch_game
+    from gamedsl.numeric.verify import torch_game
     from solvers.field import GameField
 
     return GameField(torch_game(spec, seed)).x().numpy()
@@ -230,7 +231,7 @@ def analyze_point(
 
 def verify(analysis: Analysis, steps: int = 2000, seed: int = 0) -> None:
     """Run every solver near every stationary point and compare with the prediction."""
-    from gamedsl.analysis import verify as check
+    from gamedsl.numeric import verify as check
 
     for pa in analysis.points:
         game = check.torch_game(analysis.spec, seed)

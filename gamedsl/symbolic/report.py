@@ -18,10 +18,10 @@ from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
 
-from gamedsl.analysis.analyze import Analysis, PointAnalysis
-from gamedsl.analysis.stability import ZERO, StepBound
-from gamedsl.analysis.stationary import Continuum
 from gamedsl.compile.sympy_game import readable
+from gamedsl.symbolic.analyze import Analysis, PointAnalysis
+from gamedsl.symbolic.stability import ZERO, StepBound
+from gamedsl.symbolic.stationary import Continuum
 
 MAX_SHOWN = 90  # characters of an exact value worth showing to a person
 SCHEMA_VERSION = 1

@@ -35,6 +35,7 @@ ALIGN_EPS = 0.1  # Balduzzi et al.'s epsilon in the sign rule
 @dataclass
 class SGA(Solver):
     name = "sga"
+    rank = 90
     summary = "symplectic gradient adjustment: v + lambda A v, A = (v' - v'^T)/2 (Balduzzi et al. 2018)"
     formula = "I + h (I + lambda A) v', A = (v' - v'^T) / 2"
     lam: float = param(1.0, "lambda, the weight of the adjustment A v", "[0, 1e6]")

@@ -16,6 +16,7 @@ from solvers.base import SOLVERS, Solver, Step
 @dataclass
 class AltGA(Solver):
     name = "altga"
+    rank = 20
     summary = "alternating gradient ascent (supplement Algorithm 3)"
     formula = "(I + h P_n v') ... (I + h P_1 v')  (eq. 45)"
 

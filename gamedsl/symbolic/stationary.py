@@ -27,9 +27,9 @@ import numpy as np
 import sympy as sp
 from sympy.polys.polyerrors import BasePolynomialError
 
-from gamedsl.analysis import limits
-from gamedsl.analysis.field import Field
 from gamedsl.errors import LimitError
+from gamedsl.symbolic import limits
+from gamedsl.symbolic.field import Field
 
 MAX_POINTS = 24
 NSOLVE_MAX_UNKNOWNS = 8

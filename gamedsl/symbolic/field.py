@@ -154,8 +154,8 @@ def display_forms(exprs: Sequence[sp.Expr], seconds: float = 3.0) -> list[sp.Exp
     Only expressions with exponentials are touched: softplus and sigmoid expand to exp, and
     sympy's simplify, after exp(a) is written with sigmoid(a), brings them back.
     """
-    from gamedsl.analysis import limits
     from gamedsl.errors import LimitError
+    from gamedsl.symbolic import limits
 
     out = list(exprs)
     try:

@@ -18,6 +18,7 @@ from solvers.registry import param
 @dataclass
 class Momentum(Solver):
     name = "momentum"
+    rank = 30
     summary = "heavy-ball momentum on v; negative values allowed"
     formula = "[[I + h v', h beta I], [v', beta I]]"
     carries = "(x, m)"

@@ -48,10 +48,10 @@ import torch
 
 import solvers
 from solvers.field import GameField
-from gamedsl.analysis.linearize import CONVERGES, DIVERGES, MARGINAL, Linearization
 from gamedsl.compile.torch_game import TorchGame
 from gamedsl.errors import GameError
 from gamedsl.semantics.model import CheckedGame
+from gamedsl.symbolic.linearize import CONVERGES, DIVERGES, MARGINAL, Linearization
 
 START = 1e-7  # |delta| / max(1, |x-bar|), restored after every step
 LOW, HIGH = 1e-12, 1e-3  # the linear regime, relative to max(1, |x-bar|)

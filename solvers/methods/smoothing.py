@@ -23,6 +23,7 @@ from solvers.registry import param
 @dataclass
 class Smoothing(Solver):
     name = "smoothing"
+    rank = 50
     summary = "consensus regulariser on the discriminator only (supplement Fig. 7)"
     formula = "I + h (v' - gamma E_D v'_OD^T v'_O)"
     gamma: float = param(10.0, "weight of the regulariser |v_G|^2 / 2", "[0, 1e6]")

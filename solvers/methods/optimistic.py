@@ -14,7 +14,7 @@ whose moments see only the fields themselves. The first step, with s_{-1} = 0, i
 
 Linearised: x' = x + 2 s_t - s, s_t = h v(x), s' = s_t, so at (x-bar, 0) s' = h v' x. The
 characteristic equation mu^2 - (1 + 2 h lambda) mu + h lambda = 0, for every eigenvalue
-lambda of v', is that of extrapolation from the past (solvers/extragradient.py).
+lambda of v', is that of extrapolation from the past (solvers/methods/extragradient.py).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from solvers.base import SOLVERS, Solver, Step, block_matrix
 @dataclass
 class Optimistic(Solver):
     name = "optimistic"
+    rank = 80
     summary = "optimistic gradient: x + 2 s_t - s_{t-1}, s the optimizer's step along v (Daskalakis et al. 2018)"
     formula = "[[I + 2h v', -I], [h v', 0]]"
     carries = "(x, s)"  # s: the last step

@@ -15,6 +15,7 @@ from solvers.base import SOLVERS, Solver, Step
 @dataclass
 class SimGA(Solver):
     name = "simga"
+    rank = 10
     summary = "simultaneous gradient ascent (Algorithm 1)"
     formula = "I + h v'"  # eq. (9)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from gamedsl.analysis import limits
 from gamedsl.errors import LimitError
+from gamedsl.symbolic import limits
 
 try:
     from sympy.matrices.exceptions import MatrixError

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from gamedsl.analysis import limits
-from gamedsl.analysis.field import blocks_of
-from gamedsl.analysis.stability import tidy
 from gamedsl.errors import LimitError
+from gamedsl.symbolic import limits
+from gamedsl.symbolic.field import blocks_of
+from gamedsl.symbolic.stability import tidy
 
 try:
     from sympy.matrices.exceptions import MatrixError
@@ -95,7 +95,7 @@ def zero_sum(utilities, symbols, seconds: float = 3.0, seed: int = 0) -> ZeroSum
     except LimitError:
         pass
     # numerically: the gradient of the sum at random points
-    from gamedsl.analysis.field import lambdify
+    from gamedsl.symbolic.field import lambdify
 
     grad = lambdify(symbols, [sp.diff(total, s) for s in symbols])
     rng = np.random.default_rng(seed)

@@ -6,6 +6,12 @@ code, and their errors point into the argument itself. Solver parameters written
 file follow the solver when `--solver` switches to one that takes them (consensus ->
 smoothing keeps gamma) and are dropped with a note otherwise; `--set solver.X` always
 applies, and fails if the chosen solver has no X.
+
+The schema, the solve-block checker and the merging of the command line stay in one module,
+in semantics/ beside the checker that calls it: `--set` values are checked by the very
+functions that check the block (`_check_setting`, `_method`), against the same `KEYS`, so
+splitting them would only move shared private helpers across a module boundary. Like the rest
+of semantics/, it imports no torch (the solvers' declarations are read without it).
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ from solvers.registry import param
 @dataclass
 class CGD(Solver):
     name = "cgd"
+    rank = 100
     summary = "competitive gradient descent: the Nash move of the local bilinear game (Schäfer & Anandkumar 2019)"
     players = 2  # the local game is a two-player game
     vectorizes = False  # GMRES decides on host-side floats (its iterations, its breakdown)
@@ -114,6 +115,7 @@ class CGD(Solver):
 @dataclass
 class ACGD(CGD):
     name = "acgd"
+    rank = 110
     summary = "adaptive CGD: RMSProp-style step sizes inside the local game (Schäfer et al. 2020)"
     formula = None
     optimizer_hint = "its step sizes adapt inside the local game already; write optimizer = sgd(lr=...)"

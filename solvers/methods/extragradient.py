@@ -35,6 +35,7 @@ from solvers.base import SOLVERS, Solver, Step, block_matrix
 @dataclass
 class Extragradient(Solver):
     name = "extragradient"
+    rank = 60
     summary = "look ahead along v, then step with the field seen there (Korpelevich; Gidel et al. 2019)"
     formula = "I + h v' (I + h v')"
 
@@ -62,6 +63,7 @@ class Extragradient(Solver):
 @dataclass
 class PastExtragradient(Solver):
     name = "past_extragradient"
+    rank = 70
     summary = "extragradient reusing the last look-ahead field: one evaluation per step (Popov; Gidel et al. 2019)"
     formula = "[[I + h v', h^2 v'], [v', h v']]"
     carries = "(x, g)"  # g: the last look-ahead field
