@@ -46,6 +46,8 @@ class Solver:
     # decisions on values (GMRES's floats) can do neither.
     vectorizes: ClassVar[bool] = True
     compiles: ClassVar[bool] = True
+    # whether a player may take several steps for each of the others' (Run's critic_steps)
+    critic_steps: ClassVar[bool] = False
     # Its one-step map F linearised at a stationary point x-bar, F'(x-bar), which `gamedsl
     # analyze` predicts convergence from (gamedsl/symbolic/linearize.py): the formula in words,
     # the state the map acts on, and `linearization`, which builds the matrix.

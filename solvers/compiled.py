@@ -28,7 +28,7 @@ from solvers.base import Step
 from solvers.field import GameField
 from solvers.functional import FunctionalEngine
 from solvers.layout import identity
-from solvers.run import note_non_finite
+from solvers.run import critic_steps, note_non_finite, update_averages
 
 
 # The compiler behind torch.compile. "aot_eager" traces and runs the same graph without
@@ -57,13 +57,18 @@ class CompiledStep:
         if any(p is not q for p, q in zip(field.params, engine.params)) or len(field.params) != len(engine.params):
             raise NotCompilable("the players' tensors are not the game module's parameters")
         self.run = run
-        self.draws = solver.batches_per_step(len(engine.slices))
-        optimizer, slices = engine.optimizer, engine.slices
+        repeats, start = run.repeats, run.average_start
+        self.draws = solver.batches_per_step(len(engine.slices)) + sum(k - 1 for k in repeats.values())
+        optimizers, slices, project = engine.optimizers, engine.slices, engine.project
+        decays = {i: decay for i, (decay, _) in run.averages.items()}
+        averages = {i: average for i, (_, average) in run.averages.items()}
         # Everything the step reads and updates in place: parameters, optimizer and solver state,
-        # the guard. The compiled step takes them as 1-d views of themselves (a view shares the
-        # storage) and restores their shapes inside: torch.compile loses in-place updates of 0-d
-        # float64 inputs (seen with torch 2.13), and scalars such as Adam's step counter are such.
-        leaves, spec = tree_flatten((engine.params, engine.opt_state, run.state, run.guard.first, run.guard.step))
+        # the averages, the guard (whose count of steps is also the schedules' clock). The compiled
+        # step takes them as 1-d views of themselves (a view shares the storage) and restores their
+        # shapes inside: torch.compile loses in-place updates of 0-d float64 inputs (seen with
+        # torch 2.13), and scalars such as Adam's step counter are such.
+        state_tree = (engine.params, engine.opt_state, run.state, averages, run.guard.first, run.guard.step)
+        leaves, spec = tree_flatten(state_tree)
         tensors = [t for t in leaves if isinstance(t, torch.Tensor)]
         self.vectors = [t.detach().view(-1) for t in tensors]
         shapes = [t.shape for t in tensors]
@@ -72,13 +77,15 @@ class CompiledStep:
 
         def step(vectors, batches):
             given = iter(v.view(shape) for v, shape in zip(vectors, shapes))
-            params, opt_state, state, first, count = tree_unflatten(
+            params, opt_state, state, means, first, count = tree_unflatten(
                 [next(given) if kind else c for kind, c in zip(kinds, constants)], spec
             )
-            functional = FunctionalEngine(field, params, optimizer, opt_state, batches)
+            functional = FunctionalEngine(field, params, optimizers, opt_state, batches, count, project)
+            critic_steps(functional, repeats)
             info = solver.step(functional, state)
             utilities = torch.stack(info.utilities)
-            note_non_finite(slices, first, count, utilities, info.field, functional.params)
+            note_non_finite(slices, first, count, utilities, info.field, functional.params)  # count: now steps taken
+            update_averages({i: (decays[i], means[i]) for i in means}, functional, count, start)
             return utilities, info.field, info.extras
 
         step = _own_code(step)

@@ -29,22 +29,27 @@ from typing import Any, Sequence
 import torch
 
 from solvers.field import Evaluation
-from solvers.layout import Layout, Reduce, Vec, identity, slices_of
+from solvers.layout import Layout, Reduce, Vec, groups_of, identity, slices_of
 from solvers.optimizers.base import Optimizer
 from solvers.protocol import Game, utility
 
 
 class Engine(Layout):
-    def __init__(self, game: Game, optimizer: Optimizer, reduce: Reduce | None = None, world: int = 1):
+    def __init__(
+        self, game: Game, optimizer: Optimizer | Sequence[Optimizer], reduce: Reduce | None = None, world: int = 1
+    ):
+        """`optimizer`: one for every player, or one per player (in player order)."""
         self.game = game
-        self.optimizer = optimizer
         self.reduce = reduce or identity
         self.world = world  # processes whose batches `reduce` averages over
         self.players = list(game.players)
-        groups = [list(player.params) for player in self.players]
-        self.slices = slices_of(groups)
-        self.params: Vec = [p for group in groups for p in group]
-        self.opt_state = optimizer.init(self.params)
+        tensors = [list(player.params) for player in self.players]
+        self.slices = slices_of(tensors)
+        self.params: Vec = [p for group in tensors for p in group]
+        self.optimizers = list(optimizer) if isinstance(optimizer, (list, tuple)) else [optimizer] * len(self.players)
+        self.groups = groups_of(self.optimizers)
+        self.opt_state = [opt.init(self.params_of(members)) for opt, members in self.groups]
+        self.project = getattr(game, "project", None)
 
     # ---- indexing helpers (Layout) and sampling
     def sample(self) -> Any:

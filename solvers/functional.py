@@ -18,18 +18,25 @@ from typing import Any, Iterable, Sequence
 from torch.func import vmap
 
 from solvers.field import Evaluation, Field
-from solvers.layout import Layout, Vec
+from solvers.layout import Layout, Vec, groups_of
 
 
 class FunctionalEngine(Layout):
-    def __init__(self, field: Field, params: Vec, optimizer, opt_state, batches: Iterable, world: int = 1):
+    def __init__(
+        self, field: Field, params: Vec, optimizers, opt_state: list, batches: Iterable, clock=0, project=None, world: int = 1
+    ):
+        """`optimizers`: one per player, or one for all; `opt_state`: one state per group of
+        players sharing an optimizer (solvers/layout.py)."""
         self.field = field
         self.slices = field.slices
         self.players = list(field.players)
         self.params = list(params)
-        self.optimizer = optimizer
+        self.optimizers = list(optimizers) if isinstance(optimizers, (list, tuple)) else [optimizers] * len(self.players)
+        self.groups = groups_of(self.optimizers)
         self.opt_state = opt_state
         self.batches = iter(batches)
+        self.clock = clock
+        self.project = project
         self.world = world
 
     def reduce(self, xs: Vec) -> Vec:
@@ -50,19 +57,20 @@ class FunctionalEngine(Layout):
         return self.field.jvp(ev, u, of, self.indices(wrt))
 
 
-def make_step(solver_cls, optimizer_cls, field: Field, fixed: dict[str, dict[str, Any]]):
-    """A function of (params, opt_state, solver_state, hyper, batches) vmapped over configurations.
+def make_step(solver_cls, optimizer_cls, field: Field, fixed: dict[str, dict[str, Any]], project=None):
+    """A function of (params, opt_state, solver_state, hyper, batches, clock) vmapped over configurations.
 
     `hyper` holds the numeric hyperparameters that differ between configurations, as
-    batched 0-d tensors ({"solver": {...}, "optimizer": {...}}); `fixed` the ones they share.
+    batched 0-d tensors ({"solver": {...}, "optimizer": {...}}); `fixed` the ones they share;
+    `clock` (not batched) is the number of steps taken, for learning-rate schedules.
     Returns the new params, states, and each configuration's utilities and field.
     """
 
-    def step(params, opt_state, solver_state, hyper, batches):
+    def step(params, opt_state, solver_state, hyper, batches, clock):
         solver = solver_cls(**fixed["solver"], **hyper["solver"])
         optimizer = optimizer_cls(**fixed["optimizer"], **hyper["optimizer"])
-        engine = FunctionalEngine(field, params, optimizer, opt_state, batches)
+        engine = FunctionalEngine(field, params, optimizer, [opt_state], batches, clock, project)
         info = solver.step(engine, solver_state)
-        return engine.params, engine.opt_state, solver_state, info.utilities, info.field
+        return engine.params, engine.opt_state[0], solver_state, info.utilities, info.field
 
-    return vmap(step, randomness="error")
+    return vmap(step, in_dims=(0, 0, 0, 0, 0, None), randomness="error")

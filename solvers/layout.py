@@ -49,16 +49,53 @@ def unflatten(x: torch.Tensor, like: Vec) -> Vec:
     return [part.reshape(t.shape) for part, t in zip(torch.split(x, sizes), like)]
 
 
+def groups_of(optimizers: Sequence) -> list[tuple[object, tuple[int, ...]]]:
+    """Players that share one optimizer object step together: (optimizer, players) in the
+    order of each group's first player. One optimizer for all is one group."""
+    out: list[tuple[object, list[int]]] = []
+    for i, optimizer in enumerate(optimizers):
+        for shared, members in out:
+            if shared is optimizer:
+                members.append(i)
+                break
+        else:
+            out.append((optimizer, [i]))
+    return [(optimizer, tuple(members)) for optimizer, members in out]
+
+
 class Layout:
-    """Indexing shared by the engines: players' slices of `params`, and the steps that move them."""
+    """Indexing shared by the engines: players' slices of `params`, and the steps that move them.
+
+    Each player has an optimizer (`optimizers[i]`); players that share one form a group
+    (`groups`), which one call steps, with one state (`opt_state[g]`, aligned with the group's
+    parameters). `clock` counts the run's completed steps (an int eagerly, a tensor in a
+    compiled step): learning-rate schedules read it. `project(i, tensors)`, when the game has
+    it, puts player i's tensors back into its constraint set (weight clipping) after every move."""
 
     slices: list[slice]
     params: Vec
+    optimizers: list
+    groups: list[tuple[object, tuple[int, ...]]]
+    opt_state: list[dict[str, Vec]]
+    clock: object = 0
+    project: Callable[[int, Vec], None] | None = None
 
     @staticmethod
     def poll() -> None:
         """Called by long work inside a step (GMRES); a runner may replace it with one that
         raises `solvers.Interrupted` when a stop was requested."""
+
+    @property
+    def optimizer(self):
+        """The one optimizer of every player (methods whose step size is part of the method need it)."""
+        if len(self.groups) != 1:
+            from solvers.errors import SolverError
+
+            raise SolverError(
+                "takes one optimizer for all players, but this run has an optimizer per player",
+                "write a single optimizer = ... (no optimizer.PLAYER)",
+            )
+        return self.groups[0][0]
 
     @property
     def bounds(self) -> list[tuple[int, int]]:
@@ -98,12 +135,29 @@ class Layout:
             vec.copy_(self.params, saved)
 
     def apply(self, direction: Vec, players: Sequence[int] | None = None) -> None:
-        """One optimizer step along `direction` for `players` (all by default)."""
+        """One step of each player's optimizer along its part of `direction` (`players`: all
+        by default), at the scheduled learning rate, then each player's projection."""
         players = self.indices(players)
-        if len(players) == len(self.slices):
-            self.optimizer.step_(self.params, direction, self.opt_state)
-            return
-        idx = [k for i in players for k in range(self.slices[i].start, self.slices[i].stop)]
-        self.optimizer.step_(
-            [self.params[k] for k in idx], direction, {key: [v[k] for k in idx] for key, v in self.opt_state.items()}
-        )
+        if len(self.groups) == 1 and len(players) == len(self.slices):  # the common case, in one call
+            optimizer = self.groups[0][0]
+            optimizer.step_(self.params, direction, self.opt_state[0], optimizer.rate(self.clock))
+        else:
+            parts = self.split(direction, players)
+            for (optimizer, members), state in zip(self.groups, self.opt_state):
+                moving = [i for i in members if i in parts]
+                if not moving:
+                    continue
+                params, along = self.params_of(moving), [t for i in moving for t in parts[i]]
+                if len(moving) < len(members):  # the group's state, for the moving players' tensors only
+                    offsets = dict(zip(members, slices_of([self.params[self.slices[i]] for i in members])))
+                    idx = [k for i in moving for k in range(offsets[i].start, offsets[i].stop)]
+                    state = {key: [v[k] for k in idx] for key, v in state.items()}
+                optimizer.step_(params, along, state, optimizer.rate(self.clock))
+        self.constrain(players)
+
+    def constrain(self, players: Sequence[int] | None = None) -> None:
+        """Put `players` back into their constraint sets (the game's `project`, if it has one)."""
+        if self.project is not None:
+            with torch.no_grad():
+                for i in self.indices(players):
+                    self.project(i, self.params[self.slices[i]])

@@ -96,6 +96,7 @@ def param(
     refers: str | None = None,
     per_example: bool = False,
     shown: str | None = None,
+    choices: tuple[str, ...] | None = None,
 ) -> Any:
     """Declare a method parameter.
 
@@ -103,7 +104,8 @@ def param(
     one, so that no value can overflow or divide by zero inside a step. `refers="player"`
     says that a name is a player's; `per_example=True` that the value true needs
     per-example gradients (sampled data, a batch of two or more, no batch norm); `shown`
-    describes a default that is not self-explanatory ("" meaning "the first player").
+    describes a default that is not self-explanatory ("" meaning "the first player");
+    `choices` lists the names a name parameter may take.
     """
     metadata = {
         "doc": doc,
@@ -111,6 +113,7 @@ def param(
         "refers": refers,
         "per_example": per_example,
         "shown": shown,
+        "choices": choices,
     }
     return field(default=default, metadata=metadata)
 
@@ -125,6 +128,7 @@ class ParamSpec:
     refers: str | None = None  # "player": the value names a player of the game ("" for the default)
     per_example: bool = False  # true needs per-example gradients
     shown: str | None = None  # words for the default, when its value says little ("" -> "the first player")
+    choices: tuple[str, ...] | None = None  # the names a name parameter may take
 
     def coerce(self, value: Any, owner: str) -> Any:
         """`value` as this parameter's type (a whole float as an int, an int as a float)."""
@@ -149,6 +153,8 @@ class ParamSpec:
         if self.within is not None and value not in self.within:
             shown = number(value) if isinstance(value, (int, float)) else repr(value)
             raise SolverError(f"{owner}: {self.name} must {self.within.requirement(value)}, got {shown}", self.about())
+        if self.choices is not None and value not in self.choices:
+            raise SolverError(f"{owner}: {self.name} must be one of {', '.join(self.choices)}, got {value!r}", self.about())
         return value
 
     def about(self) -> str:
@@ -213,6 +219,7 @@ class Registry(Generic[T]):
                 f.metadata.get("refers"),
                 f.metadata.get("per_example", False),
                 f.metadata.get("shown"),
+                f.metadata.get("choices"),
             )
             for f in dataclasses.fields(cls)
             if f.init

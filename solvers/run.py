@@ -131,26 +131,79 @@ def _norms(tensors: Vec) -> torch.Tensor:
     return torch.stack(torch._foreach_norm(tensors))
 
 
+def critic_steps(engine, repeats: dict[int, int]) -> None:
+    """Player i's extra steps before a step of the solver: repeats[i] - 1 of them, alone, each
+    on a fresh batch (WGAN's n_critic; with altga, player i then takes its own k-th step)."""
+    for i, k in repeats.items():
+        for _ in range(k - 1):
+            ev = engine.evaluate(engine.sample(), players=[i])
+            engine.apply(ev.v, players=[i])
+
+
+def update_averages(averages: dict[int, tuple[float, Vec]], engine, taken, start: int) -> None:
+    """avg <- d avg + (1 - d) x for each averaged player once `taken` (steps completed) passes
+    `start`; before that the average follows the parameters (Yazici et al. 2019's warm-up)."""
+    compiling = torch.compiler.is_compiling()
+    for i, (decay, average) in averages.items():
+        own = engine.params[engine.slices[i]]
+        if compiling:
+            weight = 1 - torch.where(taken > start, decay, 0.0)
+            for a, p in zip(average, own):
+                a.lerp_(p.detach(), weight)
+        else:
+            torch._foreach_lerp_(average, [p.detach() for p in own], 1 - decay if taken > start else 1.0)
+
+
 class Run:
-    """A solver bound to a game and an optimizer, with all the state a checkpoint needs."""
+    """A solver bound to a game and optimizers, with all the state a checkpoint needs.
+
+    `optimizer`: one for every player, or a mapping from player names to optimizers (TTUR);
+    `critic_steps`: player name -> k, the player's steps for each step of the others (for
+    the solvers that declare `critic_steps`); `average`: player name -> decay d of an
+    exponential moving average of its parameters, which starts after `average_start` steps."""
 
     def __init__(
         self,
         game: Game,
         solver: Solver,
-        optimizer: Optimizer,
+        optimizer: Optimizer | dict[str, Optimizer],
         reduce: Reduce | None = None,
         world: int = 1,
         poll: Callable[[], None] | None = None,
         compile: bool | str = False,
         note: Callable[[str], None] = lambda text: None,
+        critic_steps: dict[str, int] | None = None,
+        average: dict[str, float] | None = None,
+        average_start: int = 0,
     ):
+        from solvers.errors import SolverError
+
         self.game = game
         self.solver = solver
+        names = [p.name for p in game.players]
+        if isinstance(optimizer, dict):
+            unknown = sorted(set(optimizer) - set(names))
+            if unknown or set(optimizer) != set(names):
+                raise SolverError(
+                    f"an optimizer per player needs one for each of {', '.join(names)}"
+                    + (f"; there is no player '{unknown[0]}'" if unknown else "")
+                )
+            optimizer = [optimizer[name] for name in names]
         self.engine = Engine(game, optimizer, reduce, world)
         if poll is not None:
             self.engine.poll = poll
+        self.repeats = {names.index(n): k for n, k in _known(critic_steps or {}, names, "critic_steps").items() if k > 1}
+        if self.repeats and not solver.critic_steps:
+            raise SolverError(
+                f"solver '{solver.name}' takes no critic steps (a player's extra steps between its own)",
+                "solvers that take them: simga, altga",
+            )
         self.state = solver.init(self.engine)
+        self.averages = {
+            names.index(n): (float(d), [p.detach().clone() for p in self.engine.params[self.engine.slices[names.index(n)]]])
+            for n, d in _known(average or {}, names, "average").items()
+        }
+        self.average_start = average_start
         self.step_count = 0
         self.guard = Guard(self.engine.slices, 0, _device(self.engine.params))
         self.note = note
@@ -186,7 +239,9 @@ class Run:
             self.compiled = None  # it could not be compiled after all; it said why
         rewind = getattr(self.game, "rng_state", None) if self.solver.polls else None
         saved = rewind() if rewind is not None else None
+        self.engine.clock = self.step_count
         try:
+            critic_steps(self.engine, self.repeats)
             info = self.solver.step(self.engine, self.state)
         except Interrupted:
             if saved is not None:
@@ -194,8 +249,20 @@ class Run:
             raise
         with torch.no_grad():
             self.guard.after_step(torch.stack(info.utilities))
+            update_averages(self.averages, self.engine, self.step_count + 1, self.average_start)
         self.step_count += 1
         return info
+
+    def rates(self) -> dict[str, float]:
+        """Each player's learning rate at the current step (schedules included)."""
+        return {
+            p.name: float(optimizer.rate(self.step_count)) for p, optimizer in zip(self.engine.players, self.engine.optimizers)
+        }
+
+    def averaged(self):
+        """A context in which the averaged players' parameters hold their averages (the raw
+        values come back after); nothing happens for a run without averages."""
+        return _Swap(self)
 
     def norms(self, vec: Vec) -> list[torch.Tensor]:
         """Each player's Euclidean norm of a vector aligned with the parameters."""
@@ -226,19 +293,29 @@ class Run:
 
     # ---- checkpoints: tensors and plain values only (torch.load(weights_only=True))
     def state_dict(self) -> dict[str, Any]:
+        names = self.player_names
         return {
             "step": self.step_count,
             "params": [p.detach().clone() for p in self.engine.params],
-            "optimizer": {k: [t.clone() for t in v] for k, v in self.engine.opt_state.items()},
+            "optimizer": [{k: [t.clone() for t in v] for k, v in group.items()} for group in self.engine.opt_state],
             "solver": {k: [t.clone() for t in v] if isinstance(v, list) else v for k, v in self.state.items()},
+            "average": {names[i]: [t.clone() for t in average] for i, (_, average) in self.averages.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved_groups = state["optimizer"]
+        if isinstance(saved_groups, dict):  # written before optimizers per player: one group
+            saved_groups = [saved_groups]
         with torch.no_grad():
             for p, saved in zip(self.engine.params, state["params"], strict=True):
                 p.copy_(saved)
-            for key, tensors in state["optimizer"].items():
-                for t, saved in zip(self.engine.opt_state[key], tensors, strict=True):
+            for group, saved_group in zip(self.engine.opt_state, saved_groups, strict=True):
+                for key, tensors in saved_group.items():
+                    for t, saved in zip(group[key], tensors, strict=True):
+                        t.copy_(saved)
+            names = self.player_names
+            for i, (_, average) in self.averages.items():
+                for t, saved in zip(average, state.get("average", {})[names[i]], strict=True):
                     t.copy_(saved)
             for key, value in state["solver"].items():
                 if isinstance(value, list):
@@ -248,6 +325,36 @@ class Run:
                     self.state[key] = value
         self.step_count = int(state["step"])
         self.guard.reset(self.step_count)
+
+
+class _Swap:
+    def __init__(self, run: Run):
+        self.run = run
+
+    def _exchange(self) -> None:
+        with torch.no_grad():
+            for i, (_, average) in self.run.averages.items():
+                own = self.run.engine.params[self.run.engine.slices[i]]
+                for p, a in zip(own, average):
+                    held = p.detach().clone()
+                    p.copy_(a)
+                    a.copy_(held)
+
+    def __enter__(self):
+        self._exchange()
+        return self.run
+
+    def __exit__(self, *exc):
+        self._exchange()
+
+
+def _known(values: dict[str, Any], names: list[str], what: str) -> dict[str, Any]:
+    from solvers.errors import SolverError
+
+    for name in values:
+        if name not in names:
+            raise SolverError(f"{what}: there is no player '{name}'", "players: " + ", ".join(names))
+    return values
 
 
 def _device(params: Vec):
@@ -268,8 +375,10 @@ def solve(
     reduce: Reduce | None = None,
     run: Run | None = None,
 ) -> Result:
-    """Run `steps` steps. A callback returning True stops the run after that step."""
+    """Run `steps` steps. A callback returning True stops the run after that step. With `run`
+    given, `game`, `solver` and `optimizer` are the run's (pass them as they are, or None)."""
     run = run or Run(game, solver, optimizer, reduce)
+    solver = run.solver
     history: dict[str, list[float]] = {}
     start, status, message = time.perf_counter(), "finished", f"{steps} steps"
     target = run.step_count + steps
@@ -289,5 +398,6 @@ def solve(
     except Interrupted:
         status, message = "stopped", f"stopped after step {run.step_count}"
     seconds = time.perf_counter() - start
-    return Result(solver.name, optimizer.name, run.step_count, run.step_count - first, status, message, seconds, history)
+    optimizers = " and ".join(dict.fromkeys(o.name for o in run.engine.optimizers))
+    return Result(solver.name, optimizers, run.step_count, run.step_count - first, status, message, seconds, history)
 

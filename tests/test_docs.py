@@ -19,6 +19,7 @@ A failure names the block by its file and the line of its opening fence.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,7 +231,15 @@ def test_the_solver_guide_lists_every_method_with_its_declared_defaults_and_capa
         missing = _undocumented(solvers.describe(name), row[3])
         assert not missing, f"docs/solvers.md: the {name} row does not give {', '.join(missing)}"
     optimizers = _table_rows(text, "optimizer")
+    schedule = _table_rows(text, "schedule parameter")
+    shared = {f.name for f in dataclasses.fields(solvers.optimizers.Optimizer)} - {"lr"}
     for name in solvers.optimizers.available():
         assert name in optimizers, f"docs/solvers.md: no row for optimizer {name}"
-        missing = _undocumented(solvers.optimizers.OPTIMIZERS.describe(name), optimizers[name][2])
+        specs = solvers.optimizers.OPTIMIZERS.describe(name)
+        missing = _undocumented([s for s in specs if s.name not in shared], optimizers[name][2])
         assert not missing, f"docs/solvers.md: the {name} row does not give {', '.join(missing)}"
+        for spec in (s for s in specs if s.name in shared):
+            cell = schedule.get(spec.name)
+            assert cell, f"docs/solvers.md: no row for the schedule parameter {spec.name}"
+            missing = _undocumented([spec], cell[-1])
+            assert not missing, f"docs/solvers.md: the {spec.name} row does not give {', '.join(missing)}"

@@ -162,7 +162,7 @@ def test_the_vmapped_sweep_step_for_two_gammas(truth):
     gammas = torch.tensor([0.3, GAMMA])
     params = [torch.stack([p.detach()] * 2) for p in field.params]
     stacked = {k: torch.stack([t] * 2) for k, t in batch.items()}
-    new_params, *_ = step(params, {}, {}, {"solver": {"gamma": gammas}, "optimizer": {}}, [stacked])
+    new_params, *_ = step(params, {}, {}, {"solver": {"gamma": gammas}, "optimizer": {}}, [stacked], torch.tensor(0))
     for c, gamma in enumerate(gammas.tolist()):
         got = torch.cat([p[c].reshape(-1) for p in new_params])
         torch.testing.assert_close(got, consensus_step(x, v, J, gamma), rtol=1e-7, atol=1e-8)

@@ -56,8 +56,9 @@ def test_stop_and_resume_is_bit_identical(cli, tmp_path, solver):
     ca = torch.load(straight / "checkpoint.pt", weights_only=True)
     cb = torch.load(split / "checkpoint.pt", weights_only=True)
     assert ca["step"] == cb["step"] == 24
-    for key, tensors in ca["run"]["optimizer"].items():
-        assert all(torch.equal(x, y) for x, y in zip(tensors, cb["run"]["optimizer"][key]))
+    for group_a, group_b in zip(ca["run"]["optimizer"], cb["run"]["optimizer"], strict=True):
+        for key, tensors in group_a.items():
+            assert all(torch.equal(x, y) for x, y in zip(tensors, group_b[key], strict=True))
     for key, value in ca["rng"].items():
         assert all(torch.equal(x, y) for x, y in zip(value, cb["rng"][key]))
 

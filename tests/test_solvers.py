@@ -297,7 +297,7 @@ def test_rmsprop_matches_torch_on_a_descent_problem():
     ref = torch.optim.RMSprop([p2], lr=0.01, alpha=0.9, eps=1e-10, momentum=0.5, centered=True)
     for _ in range(50):
         (g1,) = torch.autograd.grad(((p1 - target) ** 4).sum(), [p1])
-        ours.step_([p1], [-g1], state)
+        ours.step_([p1], [-g1], state, ours.rate(0))
         ref.zero_grad()
         ((p2 - target) ** 4).sum().backward()
         ref.step()
@@ -313,7 +313,7 @@ def test_adam_matches_torch_on_a_descent_problem():
     ref = torch.optim.Adam([p2], lr=0.05, betas=(0.5, 0.99))
     for _ in range(50):
         (g1,) = torch.autograd.grad(((p1 - target) ** 2).sum(), [p1])
-        ours.step_([p1], [-g1], state)
+        ours.step_([p1], [-g1], state, ours.rate(0))
         ref.zero_grad()
         ((p2 - target) ** 2).sum().backward()
         ref.step()

@@ -96,7 +96,7 @@ def run(
             if len({v[name] for v in values}) > 1
         }
         fixed[key] = {name: value for name, value in values[0].items() if name not in hyper[key]}
-    step = make_step(type(runs[0].solver), type(runs[0].engine.optimizer), field, fixed)
+    step = make_step(type(runs[0].solver), type(runs[0].engine.optimizer), field, fixed, getattr(base, "project", None))
     if compile:
         step = torch.compile(step, fullgraph=True, dynamic=False)
 
@@ -104,21 +104,22 @@ def run(
         return [torch.stack([t.detach() for t in ts]) for ts in zip(*lists)]
 
     params = stack([r.engine.params for r in runs])
-    opt_state = {k: stack([r.engine.opt_state[k] for r in runs]) for k in runs[0].engine.opt_state}
+    opt_state = {k: stack([r.engine.opt_state[0][k] for r in runs]) for k in runs[0].engine.opt_state[0]}
     solver_state = {k: stack([r.state[k] for r in runs]) for k in runs[0].state}
     draws = runs[0].solver.batches_per_step(len(slices))
     outcomes = [Outcome() for _ in configs]
     player_names = runs[0].player_names
-    rates = [float(r.engine.optimizer.lr) for r in runs]
     start = last = time.perf_counter()
     logged = 0
     for k in range(1, first.steps + 1):
         drawn = [[g.sample() for _ in range(draws)] for g in games]
         batches = [{key: torch.stack([d[j][key] for d in drawn]) for key in drawn[0][j]} for j in range(draws)]
-        params, opt_state, solver_state, utilities, field_ = step(params, opt_state, solver_state, hyper, batches)
+        clock = torch.tensor(k - 1, dtype=torch.int64, device=device)  # steps taken before this one
+        params, opt_state, solver_state, utilities, field_ = step(params, opt_state, solver_state, hyper, batches, clock)
         if k % first.log_every == 0 or k == first.steps:
             now = time.perf_counter()
             speed = (k - logged) / (now - last) if now > last else None
+            rates = [float(r.engine.optimizer.rate(k)) for r in runs]
             _record(k, utilities, field_, slices, player_names, rates, speed, outcomes, writers)
             last, logged = now, k
         if first.image_every and (k % first.image_every == 0 or k == first.steps):

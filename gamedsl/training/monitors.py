@@ -67,7 +67,12 @@ class TensorBoard:
         for key, value in run.scalars(info).items():
             if key != "step":
                 self.writer.add_scalar(key, value, step)
-        self.writer.add_scalar("optimizer/learning_rate", run.engine.optimizer.lr, step)
+        rates = run.rates()
+        if len(set(rates.values())) == 1:  # one rate: the tag solve and sweep runs have always logged
+            self.writer.add_scalar("optimizer/learning_rate", next(iter(rates.values())), step)
+        else:
+            for name, rate in rates.items():
+                self.writer.add_scalar(f"optimizer/learning_rate/{name}", rate, step)
         then, first = self.last
         if now > then and step > first:
             self.writer.add_scalar("speed/steps_per_second", (step - first) / (now - then), step)

@@ -156,7 +156,7 @@ class Session:
         return solvers.solve(
             self.torch_game,
             self.run.solver,
-            self.run.engine.optimizer,
+            None,  # the run's optimizers
             max(0, self.config.steps - self.run.step_count),
             callbacks=callbacks,
             record_every=self.config.log_every,

@@ -17,6 +17,7 @@ from solvers.base import SOLVERS, Solver, Step
 class AltGA(Solver):
     name = "altga"
     rank = 20
+    critic_steps = True  # a player's extra steps come first, alone, each on its own batch
     summary = "alternating gradient ascent (supplement Algorithm 3)"
     formula = "(I + h P_n v') ... (I + h P_1 v')  (eq. 45)"
 

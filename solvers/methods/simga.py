@@ -16,6 +16,7 @@ from solvers.base import SOLVERS, Solver, Step
 class SimGA(Solver):
     name = "simga"
     rank = 10
+    critic_steps = True  # a player's extra steps come first, alone, each on its own batch
     summary = "simultaneous gradient ascent (Algorithm 1)"
     formula = "I + h v'"  # eq. (9)
 

@@ -29,7 +29,7 @@ class Adam(Optimizer):
             "step": [torch.zeros((), dtype=torch.float64) for _ in params],
         }
 
-    def step_(self, params, direction, state):
+    def step_(self, params, direction, state, lr):
         import torch
 
         from solvers import vec
@@ -44,4 +44,4 @@ class Adam(Optimizer):
             vec.ema_(state["exp_avg"], direction, self.beta1)
             vec.ema_square_(state["exp_avg_sq"], direction, self.beta2)
             denom = vec.root(vec.scale(state["exp_avg_sq"], 1 / (1 - self.beta2**t)), self.eps)
-            vec.add_ratio_(params, state["exp_avg"], denom, self.lr / (1 - self.beta1**t))
+            vec.add_ratio_(params, state["exp_avg"], denom, lr / (1 - self.beta1**t))

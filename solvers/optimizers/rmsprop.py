@@ -35,7 +35,7 @@ class RMSProp(Optimizer):
             state["grad_avg"] = vec.zeros_like(params)
         return state
 
-    def step_(self, params, direction, state):
+    def step_(self, params, direction, state, lr):
         import torch
 
         from solvers import vec
@@ -51,6 +51,6 @@ class RMSProp(Optimizer):
             buf = state.get("momentum_buffer")
             if buf is not None:
                 vec.scale_add_(buf, self.momentum, vec.ratio(direction, denom))
-                vec.add_(params, buf, alpha=self.lr)
+                vec.add_(params, buf, alpha=lr)
             else:
-                vec.add_ratio_(params, direction, denom, self.lr)
+                vec.add_ratio_(params, direction, denom, lr)

@@ -15,10 +15,10 @@ class SGD(Optimizer):
     summary = "plain steps x <- x + h d"
     lr: float = param(0.01, "step size h", "(0, 1e3]")
 
-    def step_(self, params, direction, state):
+    def step_(self, params, direction, state, lr):
         import torch
 
         from solvers import vec
 
         with torch.no_grad():
-            vec.add_(params, direction, alpha=self.lr)
+            vec.add_(params, direction, alpha=lr)

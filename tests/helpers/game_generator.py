@@ -45,6 +45,7 @@ from gamedsl.syntax.parser import parse_source
 # root it passes as --data-dir (tests/helpers/fuzz_harness.py, prepare_data).
 IMAGE_FOLDER = "faces"
 IMAGE_FOLDER_SIDE = 24  # every image in the folder is at least this many pixels on each side
+SCHEDULE = {"schedule", "until", "final", "at", "factor"}  # the schedule parameters every optimizer takes
 POINT_FILES = ("points.npy", "points.npz", "points.csv")  # arrays of POINT_DIM columns
 POINT_DIM = 2
 DATA_ARGS: dict[str, dict[str, tuple]] = {
@@ -815,11 +816,26 @@ class Settings:
         registry = solvers.SOLVERS if key == "solver" else solvers.optimizers.OPTIMIZERS
         name = name or self.rng.choice(self.choices(key))
         specs = registry.describe(name)
-        chosen = [s for s in specs if self.rng.random() < 0.5]
+        chosen = [s for s in specs if s.name not in SCHEDULE and self.rng.random() < 0.5]
         params = [f"{s.name}={self.param_value(s)}" for s in chosen]
+        if key == "optimizer" and self.rng.random() < 0.3:
+            params += self.schedule()
         if chosen and self.hostile("duplicate-parameter", 0.5):
             params.append(params[0])
         return name, params
+
+    def schedule(self) -> list[str]:
+        """A learning-rate schedule: a whole one mostly, one missing its step when hostile."""
+        rng = self.rng
+        kind = rng.choice(("constant", "linear", "cosine", "step"))
+        params = [f'schedule="{kind}"']
+        if self.hostile("incomplete-schedule", 0.3):
+            return params
+        if kind in ("linear", "cosine"):
+            params += [f"until={rng.choice((1, 2, 5, 100))}", f"final={rng.choice((0, 0.1, 1))}"]
+        elif kind == "step":
+            params += [f"at={rng.choice((1, 2, 50))}", f"factor={rng.choice((0, 0.1, 0.5))}"]
+        return params
 
     def param_value(self, spec) -> str:
         """A value for a solver or optimizer parameter: its default, near it, at the edges of
