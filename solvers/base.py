@@ -40,6 +40,7 @@ class Solver:
     players: ClassVar[int | None] = None  # the number of players; None: any
     optimizers: ClassVar[tuple[str, ...] | None] = None  # the optimizers it can step with; None: any
     optimizer_hint: ClassVar[str | None] = None  # why the others are refused, and what to do instead
+    one_optimizer: ClassVar[bool] = False  # its step size is part of the method: one optimizer for every player
     # What it can be run as: `vectorizes` says that its step runs under torch.func.vmap, so that
     # a sweep advances every configuration at once (gamedsl/sweep/vectorized.py), and `compiles`
     # that it can be traced into one graph (solvers/compiled.py); a step that takes host-side

@@ -147,19 +147,6 @@ def test_a_repeated_parameter_is_refused_where_it_is_repeated():
         gamedsl.loads(BILINEAR + "solve {\n  solver = consensus(gamma=1)\n  solver.gamma = 2\n}\n")
 
 
-@pytest.mark.parametrize("where", ["file", "set"])
-def test_per_player_optimizers_are_not_supported_yet(where):
-    if where == "file":
-        with pytest.raises(GameCheckError) as caught:
-            gamedsl.loads(BILINEAR + "solve { optimizer.P = adam(lr=1e-3) }\n")
-    else:
-        with pytest.raises(UsageError) as caught:
-            resolve({}, [parse_override("optimizer.P=adam(lr=1e-3)")], {})
-    assert caught.value.message.startswith("per-player optimizers are not supported yet: 'optimizer.P'")
-    assert "has no parameter" not in caught.value.message
-    assert caught.value.hint == "one optimizer moves every player: write optimizer = adam(...)"
-
-
 @pytest.mark.parametrize("text", ["steps=1e999", "solver.gamma=1e999", "solver=consensus(gamma=1e999)", "x=[1e999]"])
 def test_set_numbers_too_large_are_usage_errors(text):
     """Before: lark's VisitError escaped parse_value, a traceback."""

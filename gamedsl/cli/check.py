@@ -12,6 +12,7 @@ from gamedsl.cli.output import err, out
 from gamedsl.errors import ExitCode, GameError
 from gamedsl.semantics.checker import check as check_game
 from gamedsl.semantics.model import CheckedGame
+from gamedsl.semantics.settings import resolve
 from gamedsl.syntax import unparse
 from gamedsl.syntax.parser import parse_file
 
@@ -69,8 +70,33 @@ def summary(game: CheckedGame) -> dict:
         "networks": {n: unparse.value(net.decl.builder) for n, net in game.networks.items()},
         "params": {n: list(p.shape) for n, p in game.params.items()},
         "solve": {key: unparse.value(s.value) for key, s in game.settings.items()},
+        "training": player_training(game),
         "warnings": [w.as_dict() for w in game.warnings],
     }
+
+
+def player_training(game: CheckedGame) -> dict[str, dict]:
+    """How each player trains under the file's settings: its optimizer, and its critic steps
+    and averaging where the solve block gives them."""
+    config = resolve(game.settings, [], {})
+    out = {}
+    for p in game.players:
+        row: dict = {"optimizer": config.optimizer_text(p.name)}
+        if p.name in config.critic_steps:
+            row["critic_steps"] = config.critic_steps[p.name]
+        if p.name in config.average:
+            row["average"] = config.average[p.name]
+        out[p.name] = row
+    return out
+
+
+def _training_line(row: dict) -> str:
+    parts = [f"trains with {row['optimizer']}"]
+    if row.get("critic_steps", 1) > 1:
+        parts.append(f"{row['critic_steps']} steps for each of the others'")
+    if "average" in row:
+        parts.append(f"averaged with decay {row['average']:g}")
+    return ", ".join(parts)
 
 
 def _sample(s) -> dict:
@@ -80,12 +106,17 @@ def _sample(s) -> dict:
 def print_summary(game: CheckedGame) -> None:
     title = f"[bold]{game.source.path}[/]: ok — game [bold]{game.name}[/]"
     out.print(title + (f": {game.description}" if game.description else ""))
+    training = player_training(game)
+    # a line per player when the players train differently
+    per_player = any(set(row) != {"optimizer"} for row in training.values()) or len({r["optimizer"] for r in training.values()}) > 1
     for p in game.players:
         count = game.parameter_count(p)
         sense = "maximizes" if p.maximize else "minimizes"
         controls = ", ".join(p.controls)
         out.print(f"  player [bold]{p.name}[/] controls {controls} ({count:,} parameter{'' if count == 1 else 's'}) {sense}", markup=True)
         out.print(f"      {unparse.expr(p.decl.objective)}", markup=False)
+        if per_player:
+            out.print(f"      {_training_line(training[p.name])}", markup=False)
     for s in game.samples.values():
         shape = "scalar" if not s.shape else "x".join(map(str, s.shape))
         out.print(f"  {s.kind:<6} {s.name} ~ {unparse.value(s.decl.source)}  [{shape}]", markup=False)

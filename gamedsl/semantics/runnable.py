@@ -78,12 +78,49 @@ def _solver_problems(game: CheckedGame, config: RunConfig) -> Iterator[Problem]:
             cls.optimizer_hint or f"write optimizer = {cls.optimizers[0]}(lr=...)",
             ("optimizer", "solver"),
         )
+    yield from _player_setting_problems(game, config, cls)
     for spec in solvers.SOLVERS.describe(name):
         value, key = config.solver_params.get(spec.name, spec.default), f"solver.{spec.name}"
         if spec.refers == "player" and value and value not in players:
             yield Problem(f"solver '{name}': no player named '{value}'", suggest(value, players, "players"), (key,))
         if spec.per_example and value:
             yield from _per_example_problems(game, config, spec.name, key)
+
+
+def _player_setting_problems(game: CheckedGame, config: RunConfig, cls) -> Iterator[Problem]:
+    """Per-player settings name players of the game, and the solver must take them."""
+    players = [p.name for p in game.players]
+    for head, values in (("optimizer", config.player_optimizers), ("critic_steps", config.critic_steps), ("average", config.average)):
+        for player in values:
+            if player not in players:
+                yield Problem(
+                    f"'{head}.{player}': this game has no player '{player}'",
+                    suggest(player, players, "players") or "players: " + ", ".join(players),
+                    _keys_of(game, config, f"{head}.{player}"),
+                )
+    if config.player_optimizers and cls.one_optimizer:
+        player = next(iter(config.player_optimizers))
+        yield Problem(
+            f"solver '{config.solver}' takes one optimizer for every player: its step size is part of the method",
+            "drop the optimizer.PLAYER settings, or choose another solver",
+            (*_keys_of(game, config, f"optimizer.{player}"), "solver"),
+        )
+    repeated = {player: k for player, k in config.critic_steps.items() if k > 1}
+    if repeated and not cls.critic_steps:
+        takers = [n for n in solvers.available() if solvers.SOLVERS.cls(n).critic_steps]
+        player = next(iter(repeated))
+        yield Problem(
+            f"solver '{config.solver}' takes no critic steps (a player's extra steps between the others' steps)",
+            "solvers that take them: " + ", ".join(takers),
+            (*_keys_of(game, config, f"critic_steps.{player}"), "solver"),
+        )
+
+
+def _keys_of(game: CheckedGame, config: RunConfig, key: str) -> tuple[str, ...]:
+    """`key` and the settings under it (`optimizer.D.lr` for optimizer.D) that the command line
+    or the solve block gives, the command line's first: where an error about `key` points."""
+    given = [*config.origins, *game.settings]
+    return tuple(dict.fromkeys([k for k in given if k == key or k.startswith(key + ".")] or [key]))
 
 
 def _per_example_problems(game: CheckedGame, config: RunConfig, param: str, key: str) -> Iterator[Problem]:

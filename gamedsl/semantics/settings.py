@@ -7,6 +7,12 @@ file follow the solver when `--solver` switches to one that takes them (consensu
 smoothing keeps gamma) and are dropped with a note otherwise; `--set solver.X` always
 applies, and fails if the chosen solver has no X.
 
+Some settings are per player: `optimizer.P = adam(lr=4e-4)` gives player P an optimizer of
+its own (TTUR), `optimizer.P.lr = 4e-4` changes one parameter of P's optimizer (the default
+one, unless P has its own), `critic_steps.P = 5` and `average.P = 0.999`. Whether P is a
+player is checked with the game (semantics/runnable.py), like every other name a setting
+refers to. A schedule's `until` left at 0 is the run's last step, resolved here and recorded.
+
 The schema, the solve-block checker and the merging of the command line stay in one module,
 in semantics/ beside the checker that calls it: `--set` values are checked by the very
 functions that check the block (`_check_setting`, `_method`), against the same `KEYS`, so
@@ -56,6 +62,18 @@ class _Switch(Kind):
         raise self.wrong(value)
 
 
+class _Decay(Kind):
+    """An averaging decay d: avg <- d avg + (1 - d) x, strictly between 0 and 1."""
+
+    label = "a decay between 0 and 1 (exclusive), such as 0.999"
+    example = "each step moves the average (1 - d) of the way to the parameters: d = 0.999 averages about 1,000 steps"
+
+    def convert(self, value):
+        if isinstance(value, ast.NumberValue) and 0 < value.value < 1:
+            return float(value.value)
+        raise self.wrong(value)
+
+
 MAX_THREADS = 1024  # far beyond any machine's cores; more only exhausts the process's threads
 DEFAULT_MEMORY_LIMIT = 16  # GiB: catches sizes wrong by orders of magnitude; the catalog's largest game (celeba_resnet) needs 11.5
 MAX_MEMORY_LIMIT = 2**20  # GiB (1 PiB): keeps every size PyTorch is asked for below 2^63
@@ -87,6 +105,11 @@ KEYS: dict[str, Key] = {
         "GiB of memory a run may be estimated to need (parameters with their optimizer state, a batch's "
         "activations, the end-of-run samples); `gamedsl check` refuses a game beyond it",
     ),
+    "average_start": Key(
+        Int(0), 0, "the step the parameter averages (average.P) start at; before it they follow the parameters"
+    ),
+    "checkpoint_keep": Key(Int(0, maximum=1_000_000), 0, "keep the last N checkpoints in checkpoints/ besides checkpoint.pt"),
+    "checkpoint_history": Key(Int(0), 0, "keep one checkpoint every N steps in checkpoints/ (with checkpoint_keep: both)"),
     "compile": Key(
         _Switch(),
         "auto",
@@ -96,6 +119,18 @@ KEYS: dict[str, Key] = {
 }
 
 METHOD_KEYS = {"solver": solvers.SOLVERS, "optimizer": solvers.optimizers.OPTIMIZERS}
+
+# settings written once per player, `KEY.PLAYER = value` (per-player optimizers have their own path)
+PLAYER_KEYS: dict[str, Key] = {
+    "critic_steps": Key(
+        Int(1, maximum=1000), 1, "player P's steps for each step of the others (WGAN's n_critic); simga and altga"
+    ),
+    "average": Key(
+        _Decay(), None, "decay d of an exponential moving average of P's parameters (Yazici et al. 2019), used for "
+        "metrics, pictures and samples"
+    ),
+}
+SCHEDULED = ("linear", "cosine")  # schedules that end at `until` (0: the run's last step)
 
 
 @dataclass(frozen=True)
@@ -131,6 +166,12 @@ class RunConfig:
     spectrum_batches: int
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     compile: str = "auto"
+    average_start: int = 0
+    checkpoint_keep: int = 0
+    checkpoint_history: int = 0
+    player_optimizers: dict[str, dict[str, Any]] = field(default_factory=dict)  # P -> {"name", "params"}
+    critic_steps: dict[str, int] = field(default_factory=dict)
+    average: dict[str, float] = field(default_factory=dict)
     divergences: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     origins: dict[str, Origin] = field(default_factory=dict, compare=False, repr=False)  # the command line's settings
@@ -146,6 +187,19 @@ class RunConfig:
 
     def make_optimizer(self):
         return solvers.optimizers.get(self.optimizer, **self.optimizer_params)
+
+    def make_optimizers(self, players: list[str]):
+        """The default optimizer, or a mapping with one for each player when some have their own."""
+        if not self.player_optimizers:
+            return self.make_optimizer()
+        own = {p: solvers.optimizers.get(o["name"], **o["params"]) for p, o in self.player_optimizers.items()}
+        return {p: own[p] if p in own else self.make_optimizer() for p in players}
+
+    def optimizer_text(self, player: str | None = None) -> str:
+        """`adam(lr=0.0004, beta1=0)`: the optimizer of `player` (the default one for None)."""
+        own = self.player_optimizers.get(player) if player else None
+        name, params = (own["name"], own["params"]) if own else (self.optimizer, self.optimizer_params)
+        return name + ("(" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) + ")" if params else "")
 
 
 def python_value(value: ast.Value) -> Any:
@@ -201,14 +255,6 @@ def _method_param(
     registry = METHOD_KEYS[key]
     specs = {spec.name: spec for spec in registry.describe(method)}
     if param not in specs:
-        if key == "optimizer" and ("." in param or _names_method(registry, value)):
-            raise GameCheckError(
-                f"per-player optimizers are not supported yet: '{key}.{param}' would give '{param.split('.')[0]}' "
-                "an optimizer of its own",
-                span=param_span or span,
-                hint="one optimizer moves every player: write "
-                + (f"{key}.{param.split('.', 1)[1]} = ..." if "." in param else f"{key} = {value.name}(...)"),
-            )
         takers = [name for name in registry.available() if param in {spec.name for spec in registry.describe(name)}]
         raise GameCheckError(
             f"{key} '{method}' has no parameter '{param}'" + (f" ({method} is the default {key})" if default else ""),
@@ -235,24 +281,37 @@ def _names_method(registry, value: ast.Value) -> bool:
     return isinstance(value, ast.CallValue) or isinstance(value, ast.IdentValue) and value.name in registry.available()
 
 
-def _check_method(key: str, settings: dict[str, ast.Setting]) -> None:
-    """Build the solver or optimizer that a solve block describes, so that constraints
-    between values (a negative gamma, say) are reported by `gamedsl check` too."""
+def _check_method(key: str, settings: dict[str, ast.Setting], player: str | None = None) -> None:
+    """Build the solver or optimizer that a solve block describes (player P's own optimizer
+    for `player`), so that constraints between values (a negative gamma, a step schedule
+    without its step) are reported by `gamedsl check` too."""
     registry = METHOD_KEYS[key]
-    method = settings.get(key)
-    name, params = _method(key, method.value) if method else (KEYS[key].default, {})
+    method = settings.get(key if player is None else f"{key}.{player}")
+    default = settings.get(key) if player is not None and method is None else None
+    name, params = _method(key, method.value) if method else _method(key, default.value) if default else (KEYS[key].default, {})
     spans = {arg.name: arg.value.span for arg in getattr(method.value, "args", ()) if arg.name} if method else {}
+    if default is not None:  # P changes parameters of the default optimizer: its own start from the default's
+        for setting_key, setting in settings.items():
+            head, _, rest = setting_key.partition(".")
+            if head == key and rest and _player_target(setting_key, setting.value) is None:
+                params[rest] = _method_param(key, name, rest, setting.value, setting.value.span)
+    prefix = key if player is None else f"{key}.{player}"
     for setting_key, setting in settings.items():
-        head, _, rest = setting_key.partition(".")
-        if head == key and rest:
+        if not setting_key.startswith(prefix + "."):
+            continue
+        rest = setting_key[len(prefix) + 1 :]
+        if "." not in rest and (player is not None or _player_target(setting_key, setting.value) is None):
             if rest in spans:
                 raise GameCheckError(
-                    f"'{setting_key}' repeats the parameter {rest} of {key} = {name}(...)",
+                    f"'{setting_key}' repeats the parameter {rest} of {prefix} = {name}(...)",
                     span=setting.span,
                     hint=f"it is given on line {spans[rest].line}; keep one of the two",
                 )
             params[rest] = _method_param(key, name, rest, setting.value, setting.value.span)
             spans[rest] = setting.value.span
+    if key == "optimizer":
+        steps = settings.get("steps")
+        complete_schedule(params, KEYS["steps"].kind.convert(steps.value) if steps else KEYS["steps"].default)
     try:
         registry.get(name, **params)
     except solvers.SolverError as exc:
@@ -278,15 +337,48 @@ def check_settings(settings: tuple[ast.Setting, ...]) -> dict[str, ast.Setting]:
         _check_setting(setting.key, setting.value, seen, setting.span)
     for key in METHOD_KEYS:
         _check_method(key, seen)
+    own = {target[1] for key, s in seen.items() if (target := _player_target(key, s.value)) and target[0] == "optimizer"}
+    for player in sorted(own):
+        _check_method("optimizer", seen, player)
     return seen
+
+
+def complete_schedule(params: dict[str, Any], steps: int) -> None:
+    """A linear or cosine schedule without `until` ends at the run's last step."""
+    if params.get("schedule") in SCHEDULED and not params.get("until"):
+        params["until"] = max(steps, 1)
+
+
+def _player_target(key: str, value: ast.Value) -> tuple[str, str, str] | None:
+    """(head, player, parameter) of a per-player setting: ("optimizer", P, "") for
+    `optimizer.P = adam(...)` (a value naming an optimizer), ("optimizer", P, "lr") for
+    `optimizer.P.lr = 1e-3`, ("average", P, "") for `average.P = 0.999`; None for others."""
+    parts = key.split(".")
+    if parts[0] in PLAYER_KEYS and len(parts) == 2:
+        return parts[0], parts[1], ""
+    if parts[0] == "optimizer" and len(parts) == 3:
+        return "optimizer", parts[1], parts[2]
+    if parts[0] == "optimizer" and len(parts) == 2 and _names_method(METHOD_KEYS["optimizer"], value):
+        return "optimizer", parts[1], ""
+    return None
 
 
 def _check_setting(key: str, value: ast.Value, block: dict[str, ast.Setting], span: Span) -> Any:
     head, _, rest = key.partition(".")
-    if head in METHOD_KEYS and rest:
+    target = _player_target(key, value)
+    key_span = Span(span.line, span.column, span.line, span.column + len(key))
+    if target is not None and target[0] in PLAYER_KEYS:
+        return PLAYER_KEYS[head].kind.convert(value)
+    if target is not None and not target[2]:
+        return _method("optimizer", value)
+    if target is not None:
+        own = block.get(f"optimizer.{target[1]}")
+        method = own or block.get("optimizer")
+        name = _method("optimizer", method.value)[0] if method else KEYS["optimizer"].default
+        return _method_param("optimizer", name, target[2], value, value.span, key_span, default=method is None)
+    if head in METHOD_KEYS and rest and "." not in rest:
         method = block.get(head)
         name = _method(head, method.value)[0] if method else KEYS[head].default
-        key_span = Span(span.line, span.column, span.line, span.column + len(key))
         return _method_param(head, name, rest, value, value.span, key_span, default=method is None)
     if head in METHOD_KEYS:
         return _method(head, value)
@@ -294,9 +386,14 @@ def _check_setting(key: str, value: ast.Value, block: dict[str, ast.Setting], sp
         raise GameCheckError(
             f"unknown setting '{key}'",
             span=span,
-            hint=suggest(key, list(KEYS) + ["solver.PARAM", "optimizer.PARAM"], "settings"),
+            hint=suggest(key, SETTING_FORMS, "settings"),
         )
     return KEYS[key].kind.convert(value)
+
+
+SETTING_FORMS = [*KEYS, "solver.PARAM", "optimizer.PARAM", "optimizer.PLAYER", "optimizer.PLAYER.PARAM"] + [
+    f"{key}.PLAYER" for key in PLAYER_KEYS
+]
 
 
 # ---- the command line -------------------------------------------------------------------
@@ -325,13 +422,20 @@ def parse_override(text: str) -> Override:
     except GameSyntaxError as exc:  # a --set argument is command-line usage, not a .game file
         raise UsageError(exc.message, span=exc.span, source=source, hint=exc.hint) from None
     head, _, rest = key.partition(".")
-    allowed = head in KEYS and not rest or head in METHOD_KEYS or head == "divergence" and rest and "." not in rest
+    one_name = bool(rest) and "." not in rest
+    allowed = (
+        head in KEYS and not rest
+        or head == "solver" and (not rest or one_name)
+        or head == "optimizer" and (not rest or rest.count(".") <= 1)
+        or head in PLAYER_KEYS and one_name
+        or head == "divergence" and one_name
+    )
     if not allowed:
         raise UsageError(
             f"unknown setting '{key}'",
             span=Span(1, 1, 1, len(key) + 1),
             source=source,
-            hint=suggest(key, list(KEYS) + ["solver.PARAM", "optimizer.PARAM", "divergence.NAME"], "settings"),
+            hint=suggest(key, SETTING_FORMS + ["divergence.NAME"], "settings"),
         )
     return Override(key, value, source)
 
@@ -350,39 +454,62 @@ def resolve(settings: dict[str, ast.Setting], overrides: list[Override], flags: 
     """Merge defaults, the file's solve block, `--set` overrides and explicit flags (last wins)."""
     values = {key: spec.default for key, spec in KEYS.items() if spec.kind is not None}
     methods = {key: (KEYS[key].default, {}) for key in METHOD_KEYS}
+    per_player: dict[str, dict[str, Any]] = {key: {} for key in PLAYER_KEYS}
+    # players' own optimizers: P -> (name, or None for the default one; its parameters)
+    own: dict[str, tuple[str | None, dict[str, Any]]] = {}
     for key, setting in settings.items():
         head, _, rest = key.partition(".")
-        if head in METHOD_KEYS and not rest:
+        target = _player_target(key, setting.value)
+        if target is not None and target[0] == "optimizer" and not target[2]:
+            own[target[1]] = _method("optimizer", setting.value)
+        elif head in METHOD_KEYS and not rest:
             methods[head] = _method(head, setting.value)
+    # method parameters, checked against the method finally chosen: method (key or key.P) ->
+    # param -> (value, the span of `name=` or of the key, the --set it came from or None)
+    explicit: dict[str, dict[str, tuple[ast.Value, Span, Override | None]]] = {key: {} for key in METHOD_KEYS}
     for key, setting in settings.items():
         head, _, rest = key.partition(".")
-        if head in METHOD_KEYS and rest:
+        target = _player_target(key, setting.value)
+        if target is not None and target[0] in PLAYER_KEYS:
+            per_player[head][target[1]] = _check_setting(key, setting.value, settings, setting.span)
+        elif target is not None and target[2]:
+            own.setdefault(target[1], (None, {}))
+            explicit.setdefault(f"optimizer.{target[1]}", {})[target[2]] = (setting.value, setting.value.span, None)
+        elif head in METHOD_KEYS and rest and target is None:
             methods[head][1][rest] = _check_setting(key, setting.value, settings, setting.span)
         elif head not in METHOD_KEYS:
             values[key] = _check_setting(key, setting.value, settings, setting.span)
     notes: list[str] = []
     file_methods = dict(methods)
-    # method parameters from the command line, checked against the method finally chosen:
-    # param -> (value, the span of `name=` or of the key, the --set it came from)
-    explicit: dict[str, dict[str, tuple[ast.Value, Span, Override]]] = {key: {} for key in METHOD_KEYS}
     origins: dict[str, Origin] = {}
     for o in overrides:
         head, _, rest = o.key.partition(".")
+        target = _player_target(o.key, o.value)
         try:
             if head == "divergence":
                 continue
-            if head in METHOD_KEYS and not rest:
-                methods[head] = (_method(head, o.value)[0], {})
-                origins[head] = Origin(o.source, o.value.span)
+            if target is not None and target[0] in PLAYER_KEYS:
+                per_player[head][target[1]] = PLAYER_KEYS[head].kind.convert(o.value)
+            elif target is not None and not target[2] or head in METHOD_KEYS and not rest:
+                method = o.key if target else head
+                name = _method("optimizer" if target else head, o.value)[0]
+                if target:
+                    own[target[1]] = (name, {})
+                else:
+                    methods[head] = (name, {})
+                explicit[method] = {}
                 for arg in getattr(o.value, "args", ()):
-                    explicit[head][arg.name] = (arg.value, arg.span, o)
-                    origins[f"{head}.{arg.name}"] = Origin(o.source, arg.value.span)
+                    explicit[method][arg.name] = (arg.value, arg.span, o)
+                    origins[f"{method}.{arg.name}"] = Origin(o.source, arg.value.span)
+            elif target is not None:
+                own.setdefault(target[1], (None, {}))
+                method = f"optimizer.{target[1]}"
+                explicit.setdefault(method, {})[target[2]] = (o.value, Span(1, 1, 1, len(o.key) + 1), o)
             elif head in METHOD_KEYS:
                 explicit[head][rest] = (o.value, Span(1, 1, 1, len(o.key) + 1), o)
-                origins[o.key] = Origin(o.source, o.value.span)
             else:
                 values[o.key] = KEYS[o.key].kind.convert(o.value)
-                origins[o.key] = Origin(o.source, o.value.span)
+            origins[o.key] = Origin(o.source, o.value.span)
         except GameCheckError as exc:
             raise UsageError(exc.message, span=exc.span, source=o.source, hint=exc.hint) from None
     for key, value in flags.items():
@@ -407,26 +534,51 @@ def resolve(settings: dict[str, ast.Setting], overrides: list[Override], flags: 
                 params[param] = value
             else:
                 notes.append(f"{key}.{param}={value} from the game file does not apply to {name}; ignored")
-        for param, (value, key_span, o) in explicit[key].items():
-            try:
-                params[param] = _method_param(key, name, param, value, value.span, key_span)
-            except GameCheckError as exc:
-                raise UsageError(exc.message, span=exc.span, source=o.source, hint=exc.hint) from None
-        try:
-            registry.get(name, **params)
-        except solvers.SolverError as exc:
-            raise UsageError(exc.message, hint=exc.hint) from None
-        resolved[key] = (name, params)
+        resolved[key] = _finish(key, name, params, explicit[key], values["steps"])
+    player_optimizers = {}
+    for player, (name, params) in own.items():
+        if name is None:  # P changes parameters of the default optimizer
+            name, params = resolved["optimizer"][0], dict(resolved["optimizer"][1])
+        name, params = _finish("optimizer", name, params, explicit.get(f"optimizer.{player}", {}), values["steps"])
+        player_optimizers[player] = {"name": name, "params": params}
+    for method, (name, params) in [*resolved.items(), *((f"optimizer.{p}", (o["name"], o["params"])) for p, o in player_optimizers.items())]:
+        ends = params.get("until") if params.get("schedule") in SCHEDULED else params.get("at") if params.get("schedule") == "step" else None
+        if ends and ends > values["steps"]:
+            notes.append(f"{method} = {name}: its schedule {'ends' if params['schedule'] in SCHEDULED else 'drops'} at step {ends:,}, after the run's {values['steps']:,} steps")
     return RunConfig(
         solver=resolved["solver"][0],
         solver_params=resolved["solver"][1],
         optimizer=resolved["optimizer"][0],
         optimizer_params=resolved["optimizer"][1],
+        player_optimizers=player_optimizers,
+        critic_steps=per_player["critic_steps"],
+        average=per_player["average"],
         divergences=divergence_overrides(overrides),
         notes=tuple(notes),
         origins=origins,
         **values,
     )
+
+
+def _finish(key: str, name: str, params: dict[str, Any], explicit: dict, steps: int) -> tuple[str, dict[str, Any]]:
+    """A method's parameters with the explicit ones checked against it (errors where they
+    were written: the file, or the `--set` argument) and a schedule completed; validated."""
+    registry = METHOD_KEYS[key]
+    params = dict(params)
+    for param, (value, key_span, o) in explicit.items():
+        try:
+            params[param] = _method_param(key, name, param, value, value.span, key_span)
+        except GameCheckError as exc:
+            if o is None:
+                raise
+            raise UsageError(exc.message, span=exc.span, source=o.source, hint=exc.hint) from None
+    if key == "optimizer":
+        complete_schedule(params, steps)
+    try:
+        registry.get(name, **params)
+    except solvers.SolverError as exc:
+        raise UsageError(exc.message, hint=exc.hint) from None
+    return name, params
 
 
 def _check_flag(key: str, value: Any) -> Any:

@@ -51,6 +51,8 @@ def obstacle(game: CheckedGame, configs: list[RunConfig]) -> str | None:
         return f"solver '{first.solver}' has no vectorised form here"
     if first.shards > 1:
         return "sharded sampling"
+    if any(c.player_optimizers or c.average or any(k > 1 for k in c.critic_steps.values()) for c in configs):
+        return "per-player settings (optimizer.P, critic_steps.P, average.P) run one configuration at a time"
     for key, registry in METHOD_KEYS.items():
         for spec in registry.describe(getattr(first, key)):
             values = {getattr(c, f"{key}_params").get(spec.name, spec.default) for c in configs}

@@ -59,3 +59,27 @@ def load(path: Path, expected_fingerprint: str | None = None) -> dict[str, Any]:
             hint="resume a run with the run directory it was made in",
         )
     return data
+
+
+HISTORY = "checkpoints"  # DIR/checkpoints/step_NNNNNNN.pt: the checkpoints kept besides checkpoint.pt
+
+
+def keep_history(directory: Path, step: int, keep: int, every: int) -> None:
+    """Keep DIR/checkpoint.pt of `step` as checkpoints/step_NNNNNNN.pt (a hard link: no copy
+    where the file system allows one), then remove the kept ones that are neither among
+    the last `keep` nor at a multiple of `every` (0: neither rule)."""
+    if not keep and not every:
+        return
+    folder = rundir.subdirectory(directory, HISTORY)
+    target = folder / f"step_{step:07d}.pt"
+    if not target.exists():
+        try:
+            os.link(directory / FILENAME, target)
+        except OSError:  # no hard links here (some network file systems): a copy
+            rundir.write_atomic(target, (directory / FILENAME).read_bytes())
+    kept = sorted((int(p.stem[5:]), p) for p in folder.glob("step_*.pt") if p.stem[5:].isdigit())
+    recent = {s for s, _ in kept[-keep:]} if keep else set()
+    for s, path in kept:
+        if s not in recent and not (every and s % every == 0):
+            path.unlink(missing_ok=True)
+

@@ -164,7 +164,7 @@ class Pictures:
         from gamedsl.plotting import to_array
         from gamedsl.plotting.density import panel
 
-        samples = self.session.torch_game.draw("fake", self.session.config.eval_samples)
+        samples = self.session.draw_fake(self.session.config.eval_samples)
         array = samples.cpu().numpy()
         folder = rundir.subdirectory(self.session.directory, "snapshots")
         rundir.write_atomic(folder / f"step_{step:07d}.npy", lambda h: np.save(h, array))
@@ -177,9 +177,13 @@ class Pictures:
         self.board.writer.add_image("samples/density", to_array(fig), step, dataformats="HWC")
         if self.mixture is not None:
             means, std = self.mixture
-            for key, value in mixture_metrics(samples, means, std).items():
-                if key in ("modes", "high_quality", "reverse_kl") and np.isfinite(value):
-                    self.board.writer.add_scalar(f"mixture/{key}", value, step)
+            sides = [("mixture", samples)]
+            if self.session.run.averages:  # the raw generator beside the averaged one
+                sides.append(("mixture_raw", self.session.draw_fake(self.session.config.eval_samples, raw=True)))
+            for prefix, drawn in sides:
+                for key, value in mixture_metrics(drawn, means, std).items():
+                    if key in ("modes", "high_quality", "reverse_kl") and np.isfinite(value):
+                        self.board.writer.add_scalar(f"{prefix}/{key}", value, step)
 
     def __call__(self, run, info) -> bool:
         if due(run.step_count, self.every, self.session.config.steps):

@@ -16,7 +16,7 @@ from typing import Any
 import solvers
 from gamedsl.errors import CheckpointError, GameCheckError, GameError, Source
 from gamedsl.semantics.model import CheckedGame
-from gamedsl.semantics.settings import KEYS, METHOD_KEYS, RunConfig
+from gamedsl.semantics.settings import KEYS, METHOD_KEYS, PLAYER_KEYS, RunConfig
 from gamedsl.syntax import ast
 from gamedsl.training import rundir
 
@@ -62,6 +62,20 @@ def _as_value(value: Any) -> ast.Value | None:
     return None
 
 
+def _method(where: Path, key: str, method: dict) -> dict[str, Any]:
+    """The checked parameters of a saved solver or optimizer {"name": ..., "params": {...}}."""
+    registry = METHOD_KEYS[key]
+    name, params = method["name"], method["params"]
+    if not isinstance(name, str) or not isinstance(params, dict):
+        raise _damaged(where, key, f"must be a {key} name with an object of parameters")
+    try:
+        params = registry.validate(name, params)
+        registry.get(name, **params)
+    except solvers.SolverError as exc:
+        raise _damaged(where, key, f"is wrong: {exc.message}") from None
+    return params
+
+
 def _damaged(where: Path, key: str, message: str) -> CheckpointError:
     return CheckpointError(
         f"{where} is damaged: setting '{key}' {message}",
@@ -74,7 +88,7 @@ def run_config(settings: Any, where: Path) -> RunConfig:
     run was written take their defaults, and unknown ones are refused."""
     if not isinstance(settings, dict):
         raise CheckpointError(f"{where} is damaged: 'config' is not an object")
-    known = set(KEYS) | {f"{key}_params" for key in METHOD_KEYS} | {"divergences"}
+    known = set(KEYS) | {f"{key}_params" for key in METHOD_KEYS} | {"divergences", "player_optimizers"} | set(PLAYER_KEYS)
     unknown = sorted(set(settings) - known)
     if unknown:
         raise _damaged(where, unknown[0], "is not a gamedsl setting")
@@ -90,16 +104,31 @@ def run_config(settings: Any, where: Path) -> RunConfig:
             values[key] = spec.kind.convert(value)
         except GameCheckError as exc:
             raise _damaged(where, key, f"is wrong: {exc.message}") from None
-    for key, registry in METHOD_KEYS.items():
-        name, params = settings.get(key, KEYS[key].default), settings.get(f"{key}_params", {})
-        if not isinstance(name, str) or not isinstance(params, dict):
-            raise _damaged(where, key, f"must be a {key} name with an object of parameters")
-        try:
-            values[f"{key}_params"] = registry.validate(name, params)
-            registry.get(name, **values[f"{key}_params"])
-        except solvers.SolverError as exc:
-            raise _damaged(where, key, f"is wrong: {exc.message}") from None
+    for key in METHOD_KEYS:
+        name = settings.get(key, KEYS[key].default)
+        values[f"{key}_params"] = _method(where, key, {"name": name, "params": settings.get(f"{key}_params", {})})
         values[key] = name
+    own = settings.get("player_optimizers", {})
+    if not isinstance(own, dict):
+        raise _damaged(where, "player_optimizers", "must map players to optimizers")
+    values["player_optimizers"] = {}
+    for player, optimizer in own.items():
+        if not isinstance(optimizer, dict) or set(optimizer) != {"name", "params"}:
+            raise _damaged(where, "player_optimizers", f"must give player {player!r} a name and parameters")
+        values["player_optimizers"][player] = {"name": optimizer["name"], "params": _method(where, "optimizer", optimizer)}
+    for key, spec in PLAYER_KEYS.items():
+        given = settings.get(key, {})
+        if not isinstance(given, dict):
+            raise _damaged(where, key, "must map players to values")
+        values[key] = {}
+        for player, raw in given.items():
+            value = _as_value(raw)
+            if value is None:
+                raise _damaged(where, f"{key}.{player}", f"must be {spec.kind.label}")
+            try:
+                values[key][player] = spec.kind.convert(value)
+            except GameCheckError as exc:
+                raise _damaged(where, f"{key}.{player}", f"is wrong: {exc.message}") from None
     divergences = settings.get("divergences", {})
     if not isinstance(divergences, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in divergences.items()):
         raise _damaged(where, "divergences", "must map divergence aliases to divergence names")

@@ -1,12 +1,15 @@
 """A session: one checked game, one resolved configuration, one run directory.
 
 It compiles the game for the configured device and precision, binds the solver and the
-optimizer, runs them with monitors (progress, logs, checkpoints), and writes the outputs:
-config.json, params/ (state dicts), samples.npy and metrics.json.
+optimizers, runs them with monitors (progress, logs, checkpoints), and writes the outputs:
+config.json, params/ (state dicts), samples.npy and metrics.json. Where a player's parameters
+are averaged (`average.P`), everything reported (metrics, pictures, samples, params/) is of
+the averages; the raw parameters' metrics go beside them ("raw"), their state in params/raw/.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -74,7 +77,16 @@ class Session:
         set_threads(config.threads, sum(p.numel() for p in torch_game.parameters()))
         reduce = mean_reducer() if parallel.active else None
         try:
-            run = solvers.Run(torch_game, config.make_solver(), config.make_optimizer(), reduce=reduce, world=parallel.world)
+            run = solvers.Run(
+                torch_game,
+                config.make_solver(),
+                config.make_optimizers([p.name for p in game.players]),
+                reduce=reduce,
+                world=parallel.world,
+                critic_steps=config.critic_steps,
+                average=config.average,
+                average_start=config.average_start,
+            )
         except solvers.SolverError as exc:  # the solver refuses this game or optimizer (cgd with rmsprop, say)
             raise UsageError(f"solver '{config.solver}': {exc.message}", hint=exc.hint) from None
         return cls(game, config, Path(directory), torch_game, run, parallel)
@@ -130,6 +142,7 @@ class Session:
                 "rng": rng,  # every shard's generators, in shard order
             },
         )
+        checkpoint.keep_history(self.directory, self.run.step_count, self.config.checkpoint_keep, self.config.checkpoint_history)
         return path
 
     def train(self, callbacks: Sequence = (), note: Callable[[str], None] = lambda text: None) -> solvers.Result:
@@ -180,10 +193,17 @@ class Session:
         real = self.game.comparison[0] if self.game.comparison else None
         return self.game.samples[real.name].source if isinstance(real, ir.Sample) else None
 
-    def draw_fake(self, n: int, stream: str = "eval") -> torch.Tensor | None:
-        """n model samples from a fixed stream; batch-norm statistics are left as they are."""
-        with running_stats_frozen(self.torch_game):
+    def draw_fake(self, n: int, stream: str = "eval", raw: bool = False) -> torch.Tensor | None:
+        """n model samples from a fixed stream, of the averaged generator where the run
+        averages one (`raw`: of its current parameters); batch-norm statistics are left as
+        they are."""
+        with running_stats_frozen(self.torch_game), self.reported(raw):
             return self.torch_game.draw("fake", n, stream)
+
+    def reported(self, raw: bool = False):
+        """A context in which the parameters are the ones the run reports: the averages of
+        the averaged players (`average.P`), unless `raw`."""
+        return contextlib.nullcontext() if raw else self.run.averaged()
 
     def evaluate(self, poll: Callable[[], None] | None = None) -> dict:
         """End-of-run quality: the mode metrics for 2-D mixtures, image metrics for images.
@@ -196,9 +216,11 @@ class Session:
         mixture = self.mixture()
         if mixture is None:
             return {}
-        samples = self.draw_fake(self.config.eval_samples)
         means, std = mixture
-        return {"mixture": mixture_metrics(samples, means, std)}
+        out = {"mixture": mixture_metrics(self.draw_fake(self.config.eval_samples), means, std)}
+        if self.run.averages:  # the raw generator beside the averaged one
+            out["raw"] = {"mixture": mixture_metrics(self.draw_fake(self.config.eval_samples, raw=True), means, std)}
+        return out
 
     def idle_result(self) -> solvers.Result:
         """The result of a resumed run with no steps left: its scalars at the saved state, on
@@ -263,7 +285,10 @@ class Session:
     def write_outputs(self, result: solvers.Result, metrics: dict) -> dict:
         """params/, samples.npy, a picture of the final samples, and metrics.json, each
         written atomically. metrics.json goes last: it says that the others are complete."""
-        save_params(self.torch_game, self.directory)
+        with self.reported():
+            save_params(self.torch_game, self.directory)
+        if self.run.averages:
+            save_params(self.torch_game, self.directory, "params/raw")
         fake = self.draw_fake(self.config.eval_samples)
         picture = None
         if fake is not None:  # images as uint8 (N, C, H, W), 0..255
@@ -336,9 +361,9 @@ def _at_declaration(exc: DataError, game: CheckedGame) -> DataError:
     return exc
 
 
-def save_params(torch_game: TorchGame, directory: Path) -> None:
-    """params/NAME.pt: each network's state dict (loadable into its nn.Module); variables.pt."""
-    params = rundir.subdirectory(directory, "params")
+def save_params(torch_game: TorchGame, directory: Path, folder: str = "params") -> None:
+    """FOLDER/NAME.pt: each network's state dict (loadable into its nn.Module); variables.pt."""
+    params = rundir.subdirectory(directory, folder)
     for name, module in torch_game.networks.items():
         state = module.state_dict()
         rundir.write_atomic(params / f"{name}.pt", lambda handle: torch.save(state, handle))

@@ -53,6 +53,7 @@ class CGD(Solver):
     compiles = False  # for the same reason: the step runs eagerly, and says so
     formula = "I + h (I - h v'_off)^-1 v'  (v'_off: the players' cross blocks)"
     optimizers = ("sgd",)
+    one_optimizer = True
     optimizer_hint = (
         "its step size lr is part of the local game it solves; use acgd with sgd(lr=...) for RMSProp-style scaling"
     )
@@ -84,7 +85,7 @@ class CGD(Solver):
         store once the step is taken (none for CGD)."""
         import torch
 
-        return [torch.full_like(t, engine.optimizer.lr) for t in v], {}
+        return [torch.full_like(t, engine.optimizer.rate(engine.clock)) for t in v], {}
 
     def step(self, engine, state):
         import torch
@@ -96,7 +97,8 @@ class CGD(Solver):
         move, iterations, residual = nash_move(engine, ev, sizes, self.tol, self.max_iter)
         for key, tensors in update.items():  # after GMRES's last poll: an interrupted step changes nothing
             vec.copy_(state[key], tensors)
-        engine.apply(vec.scale(move, 1.0 / engine.optimizer.lr))  # sgd(lr=h) then moves by exactly `move`
+        h = engine.optimizer.rate(engine.clock)
+        engine.apply(vec.scale(move, 1.0 / h))  # sgd(lr=h) then moves by exactly `move`
         return Step.of(ev, cgd_iterations=torch.tensor(float(iterations)), cgd_residual=torch.tensor(residual))
 
     def linearization(self, J, blocks, players, h):
@@ -138,7 +140,8 @@ class ACGD(CGD):
         count = state["count"][0] + 1.0
         correction = 1 - self.beta2 ** float(count)
         root = vec.root(vec.scale(square_avg, 1 / correction), self.eps)
-        return vec.scale(vec.reciprocal(root), engine.optimizer.lr), {"square_avg": square_avg, "count": [count]}
+        steps = vec.scale(vec.reciprocal(root), engine.optimizer.rate(engine.clock))
+        return steps, {"square_avg": square_avg, "count": [count]}
 
     def linearization(self, J, blocks, players, h):
         return (

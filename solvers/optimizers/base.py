@@ -38,9 +38,15 @@ class Optimizer:
         from solvers.errors import SolverError
 
         if self.schedule == "step" and self.at == 0:
-            raise SolverError(f"optimizer '{self.name}': schedule 'step' needs at=STEP, the step it drops at")
+            raise SolverError(
+                f"optimizer '{self.name}': schedule 'step' needs at=STEP, the step it drops at",
+                f"for example {self.name}(lr={self.lr:g}, schedule=step, at=40000, factor=0.1)",
+            )
         if self.schedule in ("linear", "cosine") and self.until == 0:
-            raise SolverError(f"optimizer '{self.name}': schedule '{self.schedule}' needs until=STEP, the step it ends at")
+            raise SolverError(
+                f"optimizer '{self.name}': schedule '{self.schedule}' needs until=STEP, the step it ends at",
+                "a .game file's solve block fills it in with the run's steps",
+            )
 
     def init(self, params: list[torch.Tensor]) -> State:
         return {}
