@@ -69,11 +69,20 @@ class Solver:
     def check(self) -> None:
         """Validate relations between hyperparameters (each one's range is declared); raise SolverError."""
 
-    def linearization(self, J: torch.Tensor, blocks: list[slice], players: list[str], h: float) -> torch.Tensor | str:
+    def linearization(
+        self, J: torch.Tensor, blocks: list[slice], players: list[str], h: float | torch.Tensor
+    ) -> torch.Tensor | str:
         """F'(x-bar) for plain steps sgd(lr=h), from J = v'(x-bar) (float64), the players'
         blocks of coordinates and their names; or, where there is no fixed map, the reason.
         By Proposition 3 the method converges locally at the rate of its spectral radius if
-        that is below 1. Methods that keep vectors between steps linearise on the whole state."""
+        that is below 1. Methods that keep vectors between steps linearise on the whole state.
+
+        `h` is one float when every player steps with the same sgd learning rate, and otherwise
+        a float64 column (n x 1) holding each coordinate's rate: player i's h_i on its block.
+        The step matrix is then H = diag(h), and `h * M` (a column broadcast over M's columns)
+        is H M, so a map written as `eye + h * J` is I + H J for both; a product with H on the
+        right (J H) must be written `J @ (h * eye)`. A method that has no map for unequal rates
+        returns the reason instead."""
         return f"no linearisation known for solver {self.name}"
 
 
@@ -85,6 +94,17 @@ def block_matrix(rows: list[list[torch.Tensor]]) -> torch.Tensor:
     import torch
 
     return torch.cat([torch.cat(row, dim=1) for row in rows], dim=0)
+
+
+def own_step_jacobian(J: torch.Tensor, block: slice, h: float | torch.Tensor) -> torch.Tensor:
+    """I + h P_i J: the Jacobian at x-bar of one step of player i alone, x_i <- x_i + h_i v_i(x),
+    P_i J being player i's rows of J (zero elsewhere); `h` as in `Solver.linearization`. AltGA
+    is a product of these, and so are the critic steps `gamedsl analyze` composes with a step."""
+    import torch
+
+    rows = torch.zeros_like(J)
+    rows[block] = J[block]
+    return torch.eye(len(J), dtype=J.dtype) + h * rows
 
 
 def player_index(engine: Engine, name: str, default: int) -> int:

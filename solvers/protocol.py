@@ -31,6 +31,13 @@ class Game(Protocol):
     def utilities(self, batch: Any) -> Sequence[torch.Tensor]:
         """One scalar per player, in the order of `players`, each to be maximised."""
 
+    # Optional, looked up with getattr:
+    #   project(i, tensors): put player i's tensors (its own, or explicit ones in the same order)
+    #     back into its constraint set, in place; called after every move of player i
+    #     (solvers/layout.py, `constrain`), by every solver, eager, compiled and vmapped.
+    #   after_step(): called once after every completed solver step (solvers/run.py, `Run.step`),
+    #     outside any compiled graph: e.g. one power iteration of spectral normalisation.
+
 
 def utility(game: Game, index: int, batch: Any) -> torch.Tensor:
     """Player `index`'s utility, using the game's `utility(i, batch)` shortcut when it has one."""

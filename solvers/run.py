@@ -204,6 +204,10 @@ class Run:
             for n, d in _known(average or {}, names, "average").items()
         }
         self.average_start = average_start
+        # the game's work between steps (spectral normalisation's power iteration): after a whole
+        # step, eager or compiled, so that a step cut short changes nothing and a checkpoint holds
+        # what the next step uses
+        self.after_step = getattr(game, "after_step", None) or (lambda: None)
         self.step_count = 0
         self.guard = Guard(self.engine.slices, 0, _device(self.engine.params))
         self.note = note
@@ -235,6 +239,7 @@ class Run:
             info = self.compiled.step()
             if info is not None:
                 self.step_count += 1
+                self.after_step()
                 return info
             self.compiled = None  # it could not be compiled after all; it said why
         rewind = getattr(self.game, "rng_state", None) if self.solver.polls else None
@@ -251,6 +256,7 @@ class Run:
             self.guard.after_step(torch.stack(info.utilities))
             update_averages(self.averages, self.engine, self.step_count + 1, self.average_start)
         self.step_count += 1
+        self.after_step()
         return info
 
     def rates(self) -> dict[str, float]:

@@ -21,7 +21,11 @@ def analyze(
     file: Annotated[Path, typer.Argument(help="The .game file.", show_default=False)],
     h: Annotated[
         Optional[float],
-        typer.Option("--h", help="Step size h of the predictions. Default: the game's sgd learning rate."),
+        typer.Option(
+            "--h",
+            help="Step size h of the predictions (with a step size per player: the largest one; the others keep "
+            "their ratios). Default: the game's sgd learning rate.",
+        ),
     ] = None,
     gamma: Annotated[
         Optional[float],

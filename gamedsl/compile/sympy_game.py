@@ -46,6 +46,7 @@ from gamedsl.library.functions import FUNCTIONS
 from gamedsl.nets.builders import BUILDERS
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame
+from gamedsl.symbolic.lipschitz import refuse_constrained
 
 MAX_SYMBOLS = 100  # parameters of all players together
 MAX_EXACT_BITS = 1 << 16  # exact rational constants up to this many bits (2^65536 would be too large a float anyway)
@@ -203,6 +204,7 @@ def check_reach(spec: CheckedGame) -> None:
     """Raise OutOfReach, pointing at the declaration, for the networks and sizes symbolic
     analysis cannot handle. (Sampled data are refused while compiling, by the first
     expectation that depends on them.)"""
+    refuse_constrained(spec)
     hint = _spectrum_hint(spec)
     for name, net in spec.networks.items():
         if BUILDERS[net.builder].symbolic is None:

@@ -10,6 +10,10 @@ compiled program (see torch_program.py). `forward(batch)` returns the utilities,
 Sampling is organised in *shards*: shard k of every variable has its own generator, and a
 global batch is the concatenation of the shards' parts. A data-parallel process draws only
 its own shards; a single process drawing all of them sees the same global batch.
+
+Two optional hooks of `solvers.Game` carry the networks' Lipschitz constraints: `project`
+(weight clipping, defined only when a network is clipped) and `after_step` (spectral
+normalisation's power iteration, defined only when a network is normalised).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from gamedsl.compile.torch_program import Program
 from gamedsl.data.sources import SOURCES
 from gamedsl.errors import UsageError
 from gamedsl.nets.builders import BUILDERS
+from gamedsl.nets.spectral import advance, normalisations
 from gamedsl.semantics import ir
 from gamedsl.semantics.model import CheckedGame, ParamInfo
 
@@ -86,6 +91,12 @@ class TorchGame(nn.Module):
         self.players = [
             CompiledPlayer(p.name, [t for name in p.controls for t in self._tensors_of(name)]) for p in spec.players
         ]
+        self._clipped = self._clipping()
+        if any(self._clipped):  # only then: an unclipped game's steps call no projection at all
+            self.project = self._project
+        self._normalised = [pair for net in self.networks.values() for pair in normalisations(net)]
+        if self._normalised:
+            self.after_step = self._advance
         self.samplers = {n: SOURCES[s.source].sampler(s.args) for n, s in spec.samples.items()}
         self.generators = {
             n: [torch.Generator().manual_seed(derive_seed(seed, "sample", n, k)) for k in self.shard_ids] for n in spec.samples
@@ -100,6 +111,39 @@ class TorchGame(nn.Module):
         if name in self.variables:
             return [self.variables[name]]
         return list(self.networks[name].parameters())
+
+    # ---- Lipschitz constraints (the builders' `clip` and `spectral`)
+    def _clipping(self) -> list[list[tuple[int, float]]]:
+        """Each player's clipped tensors, as (position among the player's tensors, bound c). The
+        clipped networks start inside [-c, c] too (Arjovsky et al. clip before the critic's
+        first use), whether a player controls them or not."""
+        bounds = {name: net.args.get("clip") for name, net in self.spec.networks.items()}
+        with torch.no_grad():
+            for name, bound in bounds.items():
+                for t in self.networks[name].parameters() if bound is not None else ():
+                    t.clamp_(-bound, bound)
+        out = []
+        for player in self.spec.players:
+            at, mine = 0, []
+            for name in player.controls:
+                count = len(self._tensors_of(name))
+                if bounds.get(name) is not None:
+                    mine += [(at + k, bounds[name]) for k in range(count)]
+                at += count
+            out.append(mine)
+        return out
+
+    def _project(self, index: int, tensors: list[torch.Tensor]) -> None:
+        """solvers' `project`: player `index`'s tensors (the game's own, or explicit ones in a
+        compiled or vmapped step, in the same order) back into [-c, c], in place. (Two one-sided
+        clamps: vmap has batching rules for them, not for the two-sided in-place clamp.)"""
+        for k, bound in self._clipped[index]:
+            tensors[k].clamp_min_(-bound).clamp_max_(bound)
+
+    def _advance(self) -> None:
+        """solvers' `after_step`: one power iteration of every spectral normalisation, at the
+        weights the step left, so that the next step divides by the new estimate."""
+        advance(self._normalised)
 
     def _program(self) -> Program:
         def leaf(node: ir.Node):

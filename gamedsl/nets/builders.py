@@ -7,6 +7,11 @@ in memory, and needs no torch), a factory for the `nn.Module` and, for networks 
 simple enough, their symbolic form for `gamedsl analyze`. New builders are added with
 `register_builder`; the grammar does not change. Nothing here imports torch or sympy at
 module level: the factories and the symbolic maps import them when called.
+
+Every builder here takes the two Lipschitz constraints of WGAN critics: `clip=c` (weight
+clipping, Arjovsky et al. 2017: a constraint set, applied by the compiled game after every
+move of the network's player) and `spectral=true` (spectral normalisation, Miyato et al.
+2018: a reparametrisation of each weight, built into the module; gamedsl/nets/spectral.py).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any, Callable
 
 from gamedsl.errors import GameCheckError
 from gamedsl.library.signature import REQUIRED, Arg, Arrow, Bool, Choice, Float, Int, IntList, Shape, Signature
+from gamedsl.syntax import ast
 
 INITS = ("torch", "xavier", "zeros", "ones")
 MAX_PIECES = 64  # maxout pieces per unit; 2 to 5 are usual
@@ -60,6 +66,74 @@ BUILDERS: dict[str, Builder] = {}
 def register_builder(builder: Builder) -> Builder:
     BUILDERS[builder.signature.name] = builder
     return builder
+
+
+# ---- Lipschitz constraints: options of every builder ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Bound(Float):
+    """`clip=c`: a positive number, or `none` (the default: no clipping)."""
+
+    label: str = "a positive number or none"
+    positive: bool = True
+
+    def convert(self, value):
+        if isinstance(value, ast.IdentValue) and value.name == "none":
+            return None
+        try:
+            return super().convert(value)
+        except GameCheckError as exc:
+            exc.hint = exc.hint or "clip=c keeps every parameter in [-c, c] (Arjovsky et al. used c = 0.01); clip=none clips nothing"
+            raise
+
+
+def _lipschitz_args() -> tuple[Arg, ...]:
+    return (
+        Arg(
+            "clip",
+            Bound(),
+            None,
+            "weight clipping: every parameter is projected onto [-clip, clip] after each move of its player",
+        ),
+        Arg("spectral", Bool(), False, "spectral normalisation: each weight divided by its largest singular value"),
+    )
+
+
+def _lipschitz_validate(values, spans):
+    """Spectral normalisation divides by the largest singular value, which all-zero weights lack."""
+    if values["spectral"] and values.get("init") == "zeros":
+        raise GameCheckError(
+            "spectral normalisation divides each weight by its largest singular value, which is 0 for init=zeros",
+            span=spans.get("init", spans["spectral"]),
+            hint="start from init=xavier, torch or ones, or remove spectral=true",
+        )
+
+
+def _constrained(factory):
+    """The factory of a builder with the Lipschitz options: the module it builds, spectrally
+    normalised when `spectral=true`. (Clipping is a projection after each move, which the
+    compiled game applies: gamedsl/compile/torch_game.py.)"""
+
+    def build(values):
+        module = factory(values)
+        if values["spectral"]:
+            import torch
+
+            from gamedsl.nets.spectral import spectral_norm
+
+            spectral_norm(module, torch.Generator().manual_seed(torch.initial_seed()))
+        return module
+
+    return build
+
+
+def _validations(*checks):
+    def validate(values, spans):
+        for check in checks:
+            check(values, spans)
+
+    return validate
 
 
 def _vector_io(what: str):
@@ -173,12 +247,13 @@ register_builder(
                     "normalisation of each hidden layer before its activation",
                 ),
                 Arg("pieces", Int(2, maximum=MAX_PIECES), 2, "linear pieces per unit of a maxout layer"),
+                *_lipschitz_args(),
             ),
             "A fully connected network with a linear output layer.",
-            validate=_mlp_validate,
+            validate=_validations(_mlp_validate, _lipschitz_validate),
         ),
         _io,
-        _mlp,
+        _constrained(_mlp),
         _mlp_footprint,
     )
 )
@@ -191,12 +266,13 @@ register_builder(
                 Arg("io", Arrow(), REQUIRED, "input size -> output size"),
                 Arg("bias", Bool(), True, "whether the layer has a bias"),
                 Arg("init", Choice(choices=INITS), "torch", "weight initialisation"),
+                *_lipschitz_args(),
             ),
             "An affine map W x + b. Small ones are analysed symbolically by `gamedsl analyze`.",
-            validate=_vector_io("linear"),
+            validate=_validations(_vector_io("linear"), _lipschitz_validate),
         ),
         _io,
-        _linear,
+        _constrained(_linear),
         _linear_footprint,
         symbolic=SymbolicForm(_linear_tensors, _linear_apply),
     )
@@ -256,6 +332,7 @@ def _image_args() -> tuple[Arg, ...]:
         Arg("resnet", Bool(), False, "a residual block h + 0.1 conv3x3(lrelu(conv3x3(lrelu(h)))) after each strided convolution"),
         Arg("slope", Float(minimum=0.0, maximum=1e3), 0.2, "negative slope of the leaky ReLUs"),
         Arg("init", Choice(choices=("xavier", "torch")), "xavier", "weight initialisation: xavier (TensorFlow's, the paper's) or torch"),
+        *_lipschitz_args(),
     )
 
 
@@ -353,7 +430,7 @@ register_builder(
             validate=_image_io("dcgan_generator", generator=True),
         ),
         _io,
-        _dcgan_generator,
+        _constrained(_dcgan_generator),
         _generator_footprint,
     )
 )
@@ -367,7 +444,7 @@ register_builder(
             validate=_image_io("dcgan_discriminator", generator=False),
         ),
         _io,
-        _dcgan_discriminator,
+        _constrained(_dcgan_discriminator),
         _discriminator_footprint,
     )
 )

@@ -1,8 +1,9 @@
 """Checking the predictions: run each solver near each stationary point and measure.
 
 The torch compilation of the same file runs in float64 from x-bar + delta, with |delta| =
-1e-7 max(1, |x-bar|) in a random direction, through `solvers.Run` with `sgd(lr=h)`: the
-very code `gamedsl solve` uses. The rate is measured the way Lyapunov exponents are
+1e-7 max(1, |x-bar|) in a random direction, through `solvers.Run` with `sgd(lr=h)` (one per
+player where the players' step sizes differ) and the file's critic steps: the very code
+`gamedsl solve` uses. The rate is measured the way Lyapunov exponents are
 (Benettin, Galgani, Giorgilli and Strelcyn, Meccanica 1980): after every step the size d_k of
 the deviation from (x-bar, 0) is recorded, of x - x-bar together with the solver's memory
 (momentum's buffer, the last step, the last look-ahead field: the state F' acts on, zero at
@@ -39,6 +40,7 @@ although rho = 0.95), and it counts neither way.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -103,15 +105,19 @@ def observe(
     point: np.ndarray,
     solver: str,
     params: dict[str, Any],
-    h: float,
+    h: float | dict[str, float],
     steps: int = 2000,
     seed: int = 0,
+    critic_steps: dict[str, int] | None = None,
 ) -> Observation:
-    """Run `solver` with sgd(lr=h) from a small random perturbation of `point`, rescaling the
-    deviation back to its starting size after every step (see the module docstring)."""
+    """Run `solver` with sgd(lr=h) (h: one for all, or each player's) and `critic_steps` (player
+    -> k) from a small random perturbation of `point`, rescaling the deviation back to its
+    starting size after every step (see the module docstring)."""
     game = torch_game(spec, seed)
+    sgd = functools.partial(solvers.optimizers.get, "sgd")
+    optimizer = {name: sgd(lr=rate) for name, rate in h.items()} if isinstance(h, dict) else sgd(lr=h)
     try:
-        run = solvers.Run(game, solvers.get(solver, **params), solvers.optimizers.get("sgd", lr=h))
+        run = solvers.Run(game, solvers.get(solver, **params), optimizer, critic_steps=critic_steps)
     except solvers.SolverError as exc:
         return Observation(solver, "error", None, 0, 0, 0.0, 0.0, exc.message)
     center = torch.as_tensor(np.asarray(point, dtype=float), dtype=torch.float64)

@@ -497,7 +497,7 @@ def resolve(settings: dict[str, ast.Setting], overrides: list[Override], flags: 
                     own[target[1]] = (name, {})
                 else:
                     methods[head] = (name, {})
-                explicit[method] = {}
+                explicit.setdefault(method, {})  # parameters set before stay: they apply to the method finally chosen
                 for arg in getattr(o.value, "args", ()):
                     explicit[method][arg.name] = (arg.value, arg.span, o)
                     origins[f"{method}.{arg.name}"] = Origin(o.source, arg.value.span)

@@ -63,7 +63,7 @@ def obstacle(game: CheckedGame, configs: list[RunConfig]) -> str | None:
     if parameters >= VECTORISED_BELOW:
         return f"the game has {parameters:,} parameters (vectorising pays off below {VECTORISED_BELOW:,})"
     if len(list(probe.buffers())):
-        return "the networks have buffers (batch norm)"
+        return "the networks have buffers (batch norm, or spectral normalisation's power iteration)"
     layouts = {tuple(sorted(c.make_optimizer().init([torch.zeros(1)]))) for c in configs}
     if len(layouts) > 1:
         return "the optimizer keeps different state for different configurations"

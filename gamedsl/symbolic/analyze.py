@@ -36,7 +36,10 @@ class Options:
 
 @dataclass
 class Settings:
-    """The step, gamma and beta the predictions are made for, and each solver's parameters."""
+    """The step, gamma and beta the predictions are made for, and each solver's parameters.
+
+    Players may have step sizes of their own (`optimizer.P.lr`): `steps` holds each one, and
+    `h` is the largest, the common scale s of H = s diag(h_i / h) that step bounds are on."""
 
     h: float
     gamma: float  # for the consensus section
@@ -45,6 +48,18 @@ class Settings:
     solver: str  # the file's solver
     solver_params: dict[str, dict[str, Any]]  # every registered solver -> its parameters here
     notes: list[str] = field(default_factory=list)
+    steps: dict[str, float] = field(default_factory=dict)  # player -> its sgd step size h_i
+    critic_steps: dict[str, int] = field(default_factory=dict)  # player -> k > 1, its steps per solver step
+
+    @property
+    def per_player(self) -> bool:
+        """Whether the players step with different sizes: H is not a multiple of I."""
+        return len(set(self.steps.values())) > 1
+
+    @property
+    def step_arg(self) -> float | dict[str, float]:
+        """The step sizes as linearize.linearize takes them."""
+        return dict(self.steps) if self.per_player else self.h
 
 
 @dataclass
@@ -107,16 +122,23 @@ def resolve_settings(spec: CheckedGame, options: Options) -> Settings:
 
     config = resolve(spec.settings, [], {})
     notes = []
-    opt, opt_params = config.optimizer, config.optimizer_params
-    h = options.h
-    if h is None:
-        h = opt_params.get("lr")
-        if h is None:
-            h = next(s.default for s in solvers.optimizers.OPTIMIZERS.describe(opt) if s.name == "lr")
-    else:
-        h = flag_for("--h", h, solvers.optimizers.OPTIMIZERS, "sgd", "lr")
-    if opt != "sgd":
+    opt = config.optimizer
+    own = {p.name: config.player_optimizers.get(p.name) for p in spec.players}
+    methods = {name: (o["name"], o["params"]) if o else (opt, config.optimizer_params) for name, o in own.items()}
+    rates = {name: float(learning_rate(method, params)) for name, (method, params) in methods.items()}
+    largest = max(rates.values())
+    if options.h is None:
+        h = largest
+    else:  # --h sets the largest step size; players' own step sizes keep their ratios
+        h = flag_for("--h", options.h, solvers.optimizers.OPTIMIZERS, "sgd", "lr")
+    # exact ratios, so that D = diag(h_i / h) is exactly the 1/2 that 0.05 / 0.1 stands for
+    steps = {name: float(number(h) * number(rate) / number(largest)) for name, rate in rates.items()}
+    if not config.player_optimizers and opt != "sgd":
         notes.append(f"the game's optimizer is {opt}; the analysis assumes plain steps sgd(lr={h:g})")
+    for name, (method, _) in methods.items():
+        if config.player_optimizers and method != "sgd":
+            assumed = f"sgd(lr={steps[name]:g})"
+            notes.append(f"player {name}'s optimizer is {method}; the analysis assumes plain steps {assumed}")
     file_params = config.solver_params
     if options.gamma is not None:
         flag_for("--gamma", options.gamma, solvers.SOLVERS, "consensus", "gamma")
@@ -139,7 +161,17 @@ def resolve_settings(spec: CheckedGame, options: Options) -> Settings:
         per_solver[name] = params
     consensus_gamma = per_solver["consensus"]["gamma"]  # the flag's, else the file's, else the declared default
     momentum_beta = per_solver["momentum"]["beta"]
-    return Settings(float(h), float(consensus_gamma), float(momentum_beta), opt, config.solver, per_solver, notes)
+    critic = {name: k for name, k in config.critic_steps.items() if k > 1}
+    return Settings(
+        float(h), float(consensus_gamma), float(momentum_beta), opt, config.solver, per_solver, notes, steps, critic
+    )
+
+
+def learning_rate(optimizer: str, params: dict[str, Any]) -> float:
+    """An optimizer's lr as written, else its declared default."""
+    if "lr" in params:
+        return params["lr"]
+    return next(s.default for s in solvers.optimizers.OPTIMIZERS.describe(optimizer) if s.name == "lr")
 
 
 def initial_point(spec: CheckedGame, seed: int) -> np.ndarray | None:
@@ -222,11 +254,28 @@ def analyze_point(
         lins = [linearize.Linearization(name, dict(params), "—", note=note) for name, params in settings.solver_params.items()]
     else:
         lins = [
-            linearize.linearize(name, J, fld.blocks, players, settings.h, params)
+            linearize.linearize(name, J, fld.blocks, players, settings.step_arg, params, settings.critic_steps)
             for name, params in settings.solver_params.items()
         ]
-    simga, consensus = stability.lemma4(spec_v, "v'"), stability.lemma4(spec_c, "w'")
+    if settings.per_player:  # I + s D A: Lemma 4 for D A bounds the common scale s
+        D, D_exact = step_ratios(settings, fld)
+        seconds = min(5.0, limits.remaining())
+        scaled_v = stability.spectrum(D @ J, D_exact * J_exact if J_exact is not None else None, seconds=seconds)
+        scaled_c = stability.spectrum(D @ C, D_exact * C_exact if C_exact is not None else None, seconds=seconds)
+        simga, consensus = stability.lemma4(scaled_v, "D v'"), stability.lemma4(scaled_c, "D w'")
+        if formula is not None:  # its closed-form bound is for one step size: not this one
+            formula.h_max = None
+    else:
+        simga, consensus = stability.lemma4(spec_v, "v'"), stability.lemma4(spec_c, "w'")
     return PointAnalysis(point, J, J_exact, spec_v, result, simga, spec_c, consensus, formula, lins, kinks=kinks)
+
+
+def step_ratios(settings: Settings, fld: Field) -> tuple[np.ndarray, sp.Matrix]:
+    """D = diag(h_i / max h) on each player's block, in floats and exactly: H = s D."""
+    ratios: list[sp.Expr] = []
+    for name, block in zip(fld.game.players, fld.blocks):
+        ratios.extend([number(settings.steps[name]) / number(settings.h)] * (block.stop - block.start))
+    return np.diag([float(r) for r in ratios]), sp.diag(*ratios)
 
 
 def verify(analysis: Analysis, steps: int = 2000, seed: int = 0) -> None:
@@ -241,7 +290,10 @@ def verify(analysis: Analysis, steps: int = 2000, seed: int = 0) -> None:
             if not lin.known:  # nothing to compare with: no run
                 pa.verdicts[lin.solver] = check.Verdict(None, None, lin.note or "no prediction")
                 continue
-            obs = check.observe(analysis.spec, pa.point.x, lin.solver, lin.params, analysis.settings.h, steps, seed)
+            obs = check.observe(
+                analysis.spec, pa.point.x, lin.solver, lin.params, analysis.settings.step_arg, steps, seed,
+                critic_steps=lin.critic_steps,
+            )  # fmt: skip
             pa.observations[lin.solver] = obs
             pa.verdicts[lin.solver] = check.compare(lin, obs)
     analysis.verified = True

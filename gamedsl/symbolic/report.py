@@ -95,12 +95,19 @@ def _eigen_text(values: np.ndarray, exact: list | None) -> str:
     return _grouped([_complex(z) for z in shown])
 
 
-def _bound_text(bound: StepBound) -> str:
+def _bound_text(bound: StepBound, step: str = "h") -> str:
+    """`h < 2/3 ≈ 0.666667`; `step` is s where the bound is on the common scale of H = s D."""
     if not bound.stable:
         return f"no step size works: {bound.reason}"
     exact = _exact(bound.h_max_exact)
-    text = f"h < {exact} ≈ {_num(bound.h_max)}" if exact and exact != _num(bound.h_max) else f"h < {_num(bound.h_max)}"
-    return text
+    if exact and exact != _num(bound.h_max):
+        return f"{step} < {exact} ≈ {_num(bound.h_max)}"
+    return f"{step} < {_num(bound.h_max)}"
+
+
+def _steps_text(settings) -> str:
+    """`h_D = 0.1, h_G = 0.05`: each player's step size."""
+    return ", ".join(f"h_{name} = {_num(rate)}" for name, rate in settings.steps.items())
 
 
 def _q_text(bound: StepBound) -> str:
@@ -138,11 +145,20 @@ def render(analysis: Analysis, console: Console) -> None:
     for name, block in zip(game.players, game.blocks):
         symbols = ", ".join(str(s) for s in game.symbols[block])
         console.print(f"  player [bold]{escape(name)}[/] controls {escape(symbols)}", highlight=False)
+    steps = f"h = {_num(settings.h)}"
+    if settings.per_player:
+        steps = f"{_steps_text(settings)} (H = s D, D = diag(h_i / s), s = {_num(settings.h)})"
     console.print(
-        f"  predictions for sgd steps h = {_num(settings.h)}, consensus/smoothing gamma = {_num(settings.gamma)}, "
+        f"  predictions for sgd steps {steps}, consensus/smoothing gamma = {_num(settings.gamma)}, "
         f"momentum beta = {_num(settings.beta)}",
         markup=False,
     )
+    if settings.critic_steps:
+        extra = ", ".join(f"{name} ×{k}" for name, k in settings.critic_steps.items())
+        console.print(
+            f"  critic steps: {extra} (k − 1 steps of the player alone before each step of the solvers taking them)",
+            markup=False,
+        )
     for note in analysis.notes:
         console.print(f"  note: {note}", markup=False)
 
@@ -246,17 +262,23 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
         console.print(f"    own Hessian of {check.name}: {check.hessian.kind} (eigenvalues {values})", markup=False)
     for note in nash.notes:
         console.print(f"    {note}", markup=False)
-    h = analysis.settings.h
+    settings = analysis.settings
+    h, step = settings.h, "s" if settings.per_player else "h"
+    lemma = "Lemma 4 for I + s D v'" if settings.per_player else "Lemma 4"
+    if settings.critic_steps:
+        lemma += ", without critic steps"
     if pa.simga.stable:
         verdict = "converges" if pa.simga.converges_at(h) else "does not converge"
+        where = "every Re λ(D v') < 0" if settings.per_player else "every Re λ < 0"
         console.print(
-            f"  SimGA (Lemma 4): every Re λ < 0, locally convergent for {_bound_text(pa.simga)}; {_q_text(pa.simga)}; "
-            f"at h = {_num(h)} it {verdict}",
+            f"  SimGA ({lemma}): {where}, locally convergent for {_bound_text(pa.simga, step)}; "
+            f"{_q_text(pa.simga)}; at {step} = {_num(h)} it {verdict}",
             markup=False,
         )
     else:
         console.print(
-            f"  SimGA (Lemma 4): not locally convergent at any h: {pa.simga.reason}; {_q_text(pa.simga)}", markup=False
+            f"  SimGA ({lemma}): not locally convergent at any {step}: {pa.simga.reason}; {_q_text(pa.simga)}",
+            markup=False,
         )
     gamma = analysis.settings.gamma
     console.print(
@@ -264,12 +286,20 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
         f"{_eigen_text(pa.consensus_spectrum.values, pa.consensus_spectrum.exact)}",
         markup=False,
     )
-    console.print(f"    {_bound_text(pa.consensus)}; {_q_text(pa.consensus)}", markup=False)
+    console.print(
+        f"    {_bound_text(pa.consensus, step)}" + (" (Lemma 4 for D w')" if settings.per_player else "")
+        + f"; {_q_text(pa.consensus)}",
+        markup=False,
+    )  # fmt: skip
     formula = pa.consensus_formula
     if formula is not None:
         eig = ", ".join(t for t in (_exact(e) for e in formula.eigenvalues) if t)
         bound = _exact(formula.h_max)
-        console.print(f"    in γ: eigenvalues {eig}" + (f"; Lemma 4: h < {bound}" if bound else ""), markup=False)
+        if settings.per_player:
+            bound_text = "; its Lemma 4 bound in γ is for one step size shared by all players: not shown"
+        else:
+            bound_text = f"; Lemma 4: h < {bound}" if bound else ""
+        console.print(f"    in γ: eigenvalues {eig}" + bound_text, markup=False)
 
     if pa.kinks:
         console.print(
@@ -277,15 +307,17 @@ def _render_point(analysis: Analysis, k: int, pa: PointAnalysis, console: Consol
             "started near it, so no solver is predicted or compared",
             markup=False,
         )
+    at = f"with h v' read as H v', H = diag({_steps_text(settings)})" if settings.per_player else f"at h = {_num(h)}"
     console.print(
-        f"  one-step maps F'(x̄) at h = {_num(h)} (Proposition 3: converges iff ρ(F') < 1, at rate ρ per step):"
+        f"  one-step maps F'(x̄) {at} (Proposition 3: converges iff ρ(F') < 1, at rate ρ per step):", markup=False
     )
     width = max((len(lin.solver) for lin in pa.linearizations), default=0)
     for lin in pa.linearizations:
         params = ", ".join(f"{k} = {v}" for k, v in lin.params.items() if v != "" and v is not False)
         state = f" on {lin.state}" if lin.state != "x" else ""
         what = f"F' = {lin.formula}{state}" if lin.known else lin.note
-        console.print(f"    {lin.solver:<{width}} {what}" + (f"; {params}" if params else ""), markup=False)
+        extra = (f"; {params}" if params else "") + (f" ({lin.remark})" if lin.remark else "")
+        console.print(f"    {lin.solver:<{width}} {what}{extra}", markup=False)
     table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1))
     for col, justify in (("solver", "left"), ("ρ(F')", "right"), ("predicted", "left")):
         table.add_column(col, justify=justify, no_wrap=True)
@@ -368,6 +400,8 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         "game_kind": {"kind": analysis.zero_sum.kind, "method": analysis.zero_sum.method},
         "settings": {
             "h": settings.h,
+            "steps": dict(settings.steps),
+            "critic_steps": dict(settings.critic_steps),
             "gamma": settings.gamma,
             "beta": settings.beta,
             "optimizer": settings.optimizer,
@@ -434,6 +468,7 @@ def _point_json(analysis: Analysis, pa: PointAnalysis) -> dict[str, Any]:
             "spectral_radius": _f(lin.radius),
             "prediction": lin.prediction,
             "note": lin.note,
+            "remark": lin.remark,
         }
         obs, verdict = pa.observations.get(lin.solver), pa.verdicts.get(lin.solver)
         if obs is not None:

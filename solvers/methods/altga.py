@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solvers.base import SOLVERS, Solver, Step
+from solvers.base import SOLVERS, Solver, Step, own_step_jacobian
 
 
 @SOLVERS.register
@@ -36,13 +36,10 @@ class AltGA(Solver):
     def linearization(self, J, blocks, players, h):
         # Player i moves from the point its predecessors left: F = F_n o ... o F_1, each
         # F_i(x) = x + h P_i v(x) fixes x-bar, so F' = F_n' ... F_1' by the chain rule (eq. 44),
-        # P_i J being player i's rows of J, zero elsewhere.
+        # P_i J being player i's rows of J, zero elsewhere; with per-player rates h P_i J is h_i P_i J.
         import torch
 
-        eye = torch.eye(len(J), dtype=J.dtype)
-        out = eye
+        out = torch.eye(len(J), dtype=J.dtype)
         for block in blocks:
-            rows = torch.zeros_like(J)
-            rows[block] = J[block]
-            out = (eye + h * rows) @ out
+            out = own_step_jacobian(J, block, h) @ out
         return out

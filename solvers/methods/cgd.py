@@ -106,6 +106,8 @@ class CGD(Solver):
 
         if len(blocks) != self.players:
             return f"{self.name} is defined for two players; this game has {len(blocks)}"
+        if isinstance(h, torch.Tensor):  # per-player rates: refused by the solver itself (one_optimizer)
+            return f"{self.name} takes one step size for all players: it is part of the local game it solves"
         off = J.clone()
         for b in blocks:
             off[b, b] = 0.0

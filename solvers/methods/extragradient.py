@@ -85,7 +85,9 @@ class PastExtragradient(Solver):
         return Step.of(ev)
 
     def linearization(self, J, blocks, players, h):
+        # with per-player rates H: x' = x + H g, g' = J x + J H g, x'' = x + H J x + H J H g
         import torch
 
         eye = torch.eye(len(J), dtype=J.dtype)
-        return block_matrix([[eye + h * J, h * h * J], [J, h * J]])
+        H = h * eye
+        return block_matrix([[eye + h * J, h * J @ H], [J, J @ H]])

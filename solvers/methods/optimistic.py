@@ -50,6 +50,7 @@ class Optimistic(Solver):
             step = vec.axpy(-1.0, start, engine.params)  # s_t, the optimizer's step
             vec.add_(engine.params, vec.axpy(-1.0, state["last_step"], step))  # x + s_t + (s_t - s_{t-1})
             vec.copy_(state["last_step"], step)
+        engine.constrain()  # the extra move bypasses engine.apply: project it as apply does
         return Step.of(ev)
 
     def linearization(self, J, blocks, players, h):

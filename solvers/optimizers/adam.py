@@ -38,10 +38,20 @@ class Adam(Optimizer):
             steps = state["step"]
             for s in steps:
                 s.add_(1.0)
-            # the players of one call step together, so their counters agree; under torch.func
-            # transforms the counter stays a tensor and so do the bias corrections
-            t = float(steps[0]) if vec.is_eager(params) else steps[0]
             vec.ema_(state["exp_avg"], direction, self.beta1)
             vec.ema_square_(state["exp_avg_sq"], direction, self.beta2)
-            denom = vec.root(vec.scale(state["exp_avg_sq"], 1 / (1 - self.beta2**t)), self.eps)
-            vec.add_ratio_(params, state["exp_avg"], denom, lr / (1 - self.beta1**t))
+            # Each tensor is bias-corrected with its own count: the players of one call may
+            # have taken different numbers of steps (critic steps move one player alone).
+            # Eagerly, tensors with equal counts are corrected together; under torch.func
+            # transforms and compiled, the counts stay tensors and each tensor is corrected alone.
+            if vec.is_eager(params):
+                counts: dict[float, list[int]] = {}
+                for k, s in enumerate(steps):
+                    counts.setdefault(float(s), []).append(k)
+                parts = list(counts.items())
+            else:
+                parts = [(s, [k]) for k, s in enumerate(steps)]
+            for t, ks in parts:
+                pick = lambda tensors: [tensors[k] for k in ks]  # noqa: E731
+                denom = vec.root(vec.scale(pick(state["exp_avg_sq"]), 1 / (1 - self.beta2**t)), self.eps)
+                vec.add_ratio_(pick(params), pick(state["exp_avg"]), denom, lr / (1 - self.beta1**t))
