@@ -490,3 +490,17 @@ def test_per_player_settings_that_cannot_apply_are_usage_errors(cli, tmp_path, a
     assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr
     assert all(word in result.stderr for word in words), result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("solver", ["cgd", "acgd"])
+def test_a_schedule_that_reaches_zero_stops_cgd_without_dividing_by_it(solver):
+    """Found by the fuzzer: cgd rescales its Nash move by 1/h, and a linear schedule with
+    final=0 brings h to 0 at `until` (ZeroDivisionError). At rate 0 nothing moves."""
+    run = make_run(opt("sgd", lr=1e-2, schedule="linear", until=2, final=0.0), solver=solver)
+    moved = []
+    for _ in range(4):
+        before = [p.detach().clone() for p in run.engine.params]
+        run.step()
+        moved.append(max(float((p - b).abs().max()) for p, b in zip(run.engine.params, before)))
+    assert moved[0] > 0 and moved[1] > 0  # rates 1e-2 and 5e-3
+    assert moved[2] == 0 and moved[3] == 0  # rate 0 from step 2 on

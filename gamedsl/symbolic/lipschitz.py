@@ -22,7 +22,7 @@ def refuse_constrained(spec: CheckedGame) -> None:
     for name, net in spec.networks.items():
         if net.args.get("clip") is not None:
             raise OutOfReach(
-                f"network '{name}' is clipped to [-{net.args['clip']:g}, {net.args['clip']:g}], and symbolic "
+                f"the game is out of symbolic reach: network '{name}' is clipped to [-{net.args['clip']:g}, {net.args['clip']:g}], and symbolic "
                 "analysis describes unconstrained games",
                 span=_option_span(net, "clip"),
                 hint="clipping is a constraint set: inside it the field and the local analysis are those of the "
@@ -32,7 +32,7 @@ def refuse_constrained(spec: CheckedGame) -> None:
             )
         if net.args.get("spectral"):
             raise OutOfReach(
-                f"network '{name}' is spectrally normalised (each weight W used as W / sigma(W)), which "
+                f"the game is out of symbolic reach: network '{name}' is spectrally normalised (each weight W used as W / sigma(W)), which "
                 "symbolic analysis does not expand",
                 span=_option_span(net, "spectral"),
                 hint=f"{spectrum}, through the normalised weights",

@@ -98,7 +98,8 @@ class CGD(Solver):
         for key, tensors in update.items():  # after GMRES's last poll: an interrupted step changes nothing
             vec.copy_(state[key], tensors)
         h = engine.optimizer.rate(engine.clock)
-        engine.apply(vec.scale(move, 1.0 / h))  # sgd(lr=h) then moves by exactly `move`
+        if h > 0:  # a schedule may bring the rate to 0: the Nash move is then 0 too
+            engine.apply(vec.scale(move, 1.0 / h))  # sgd(lr=h) then moves by exactly `move`
         return Step.of(ev, cgd_iterations=torch.tensor(float(iterations)), cgd_residual=torch.tensor(residual))
 
     def linearization(self, J, blocks, players, h):
