@@ -60,25 +60,26 @@ RECIPES = (
     Recipe("grid25_pacgan", "grid", "grid25_pacgan.game (PacGAN4 setup)", "games/grid25_pacgan.game", long=True),
 )
 
-# Published rows: PacGAN (Lin et al. 2018) Table 1, mean of 10 trials, and VEEGAN (Srivastava
-# et al. 2017) Table 1 (ring: modes and high-quality share only); ../shared/reference/facts.md.
+# Published rows (name, modes, high quality %, reverse KL, trials): PacGAN (Lin et al. 2018)
+# Table 1, mean of 10 trials, and VEEGAN (Srivastava et al. 2017) Table 1 (ring: modes and
+# high-quality share only); ../shared/reference/facts.md.
 PUBLISHED = {
     "ring": [
-        ("GAN (PacGAN Table 1)", 6.3, 98.2, 0.45),
-        ("ALI (PacGAN Table 1)", 6.6, 97.6, 0.36),
-        ("PacGAN2", 7.9, 95.6, 0.07),
-        ("PacGAN3", 7.8, 97.7, 0.10),
-        ("PacGAN4", 7.8, 95.9, 0.07),
-        ("GAN (VEEGAN Table 1)", 1.0, 99.3, None),
-        ("Unrolled GAN (VEEGAN Table 1)", 7.6, 35.6, None),
-        ("VEEGAN", 8.0, 52.9, None),
+        ("GAN (PacGAN Table 1)", 6.3, 98.2, 0.45, 10),
+        ("ALI (PacGAN Table 1)", 6.6, 97.6, 0.36, 10),
+        ("PacGAN2", 7.9, 95.6, 0.07, 10),
+        ("PacGAN3", 7.8, 97.7, 0.10, 10),
+        ("PacGAN4", 7.8, 95.9, 0.07, 10),
+        ("GAN (VEEGAN Table 1)", 1.0, 99.3, None, None),
+        ("Unrolled GAN (VEEGAN Table 1)", 7.6, 35.6, None, None),
+        ("VEEGAN", 8.0, 52.9, None, None),
     ],
     "grid": [
-        ("GAN (PacGAN Table 1)", 17.3, 94.8, 0.70),
-        ("ALI", 24.1, 95.7, 0.14),
-        ("PacGAN2", 23.8, 91.3, 0.13),
-        ("PacGAN3", 24.6, 94.2, 0.06),
-        ("PacGAN4", 24.8, 93.6, 0.04),
+        ("GAN (PacGAN Table 1)", 17.3, 94.8, 0.70, 10),
+        ("ALI", 24.1, 95.7, 0.14, 10),
+        ("PacGAN2", 23.8, 91.3, 0.13, 10),
+        ("PacGAN3", 24.6, 94.2, 0.06, 10),
+        ("PacGAN4", 24.8, 93.6, 0.04, 10),
     ],
 }
 
@@ -146,9 +147,10 @@ def table(results: dict[str, dict]) -> str:
             if "raw" in s:
                 lines.append(_row("  (its raw generator)", s["raw"]))
         lines.append("published")
-        for name, modes, hq, kl in PUBLISHED[data]:
+        for name, modes, hq, kl, trials in PUBLISHED[data]:
             kl_text = f"{kl:>8.2f}" if kl is not None else f"{'—':>8}"
-            lines.append(f"  {name:<38} {10:>4} {modes:>6.1f}       {'':>5} {hq:>8.1f} %       {kl_text}")
+            runs = trials if trials is not None else "—"
+            lines.append(f"  {name:<38} {runs:>4} {modes:>6.1f}       {'':>5} {hq:>8.1f} %       {kl_text}")
     return "\n".join(lines).lstrip("\n")
 
 
@@ -159,6 +161,44 @@ def _row(label: str, s: dict) -> str:
         f" {100 * s['high_quality']:>8.1f} % ± {100 * s['high_quality_se']:<3.1f} "
         f"{s['reverse_kl']:>8.3f} ± {s['reverse_kl_se']:<5.3f} {seconds}"
     )
+
+
+def picture(results: dict[str, dict], out: Path, path: Path) -> None:
+    """One panel per run (rows: recipes, columns: seeds): its samples.npy over the data's modes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from gamedsl.data.samplers import grid_means, ring_means
+
+    means = {"ring": ring_means(8, 1.0), "grid": grid_means(5, 2.0)}  # the benchmarks' modes
+    recipes = [r for r in RECIPES if r.key in results and results[r.key]["rows"]]
+    seeds = sorted({row["seed"] for r in recipes for row in results[r.key]["rows"]})
+    if not recipes:
+        return
+    fig, axes = plt.subplots(len(recipes), len(seeds), figsize=(2 * len(seeds), 2 * len(recipes)), squeeze=False)
+    for i, recipe in enumerate(recipes):
+        rows = {row["seed"]: row for row in results[recipe.key]["rows"]}
+        for j, seed in enumerate(seeds):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            file = out / f"{recipe.key}-seed{seed}" / "samples.npy"
+            m = np.asarray(means[recipe.data])
+            ax.scatter(m[:, 0], m[:, 1], s=12, c="tab:red", marker="x", linewidths=0.8)
+            if file.exists():
+                samples = np.load(file)
+                ax.scatter(samples[:, 0], samples[:, 1], s=0.5, alpha=0.3, c="tab:blue")
+                row = rows.get(seed, {})
+                if row.get("modes") is not None:
+                    ax.set_title(f"seed {seed}: {row['modes']} modes, {100 * row['high_quality']:.1f} %", fontsize=7)
+            if j == 0:
+                ax.set_ylabel(recipe.label, fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -192,6 +232,8 @@ def main() -> None:
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "mode_collapse.json").write_text(json.dumps(results, indent=1))
     (args.results / "mode_collapse.txt").write_text(text + "\n")
+    picture(results, args.out, args.results / "mode_collapse.png")
+    print(f"\ntable and picture: {args.results}/mode_collapse.{{txt,json,png}}")
 
 
 if __name__ == "__main__":
