@@ -504,3 +504,30 @@ def test_a_schedule_that_reaches_zero_stops_cgd_without_dividing_by_it(solver):
         moved.append(max(float((p - b).abs().max()) for p, b in zip(run.engine.params, before)))
     assert moved[0] > 0 and moved[1] > 0  # rates 1e-2 and 5e-3
     assert moved[2] == 0 and moved[3] == 0  # rate 0 from step 2 on
+
+
+def test_a_schedule_that_does_not_fit_the_steps_is_noted_at_the_start_and_on_resume(cli, tmp_path):
+    """`until` is the first run's last step, recorded: a resume to more steps keeps it, and
+    says that the steps after it go at the schedule's final rate."""
+    game = tmp_path / "s.game"
+    game.write_text(BILINEAR_SCHEDULE)
+    first = cli("solve", game, "--steps", "6", "--out", tmp_path / "run", "-q")
+    assert first.code == 0 and "note:" not in first.stderr
+    resumed = cli("solve", "--resume", tmp_path / "run", "--steps", "12", "-q")
+    assert resumed.code == 0, resumed.stderr
+    assert "its linear schedule ends at step 6; the run's last 6 steps go at its final rate" in resumed.stderr
+    late = cli("solve", game, "--set", "optimizer=sgd(lr=0.1, schedule=step, at=50)", "--out", tmp_path / "r2", "-q")
+    assert "its step schedule drops at step 50, after the run's 6 steps" in late.stderr
+
+
+BILINEAR_SCHEDULE = """game s
+param a = 1
+param b = 1
+player P controls a maximizes a * b
+player Q controls b minimizes a * b
+solve {
+  optimizer = sgd(lr=0.05, schedule=linear)
+  steps = 6
+  batch = 1
+}
+"""

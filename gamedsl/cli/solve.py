@@ -101,6 +101,8 @@ def solve(
             rundir.clean_temporaries(directory)
             note = "; writing its final outputs" if done else ""
             err.print(f"resuming {directory} at step {session.run.step_count:,} of {session.config.steps:,}{note}", markup=False)
+            for text in session.config.schedule_notes():
+                err.print(f"note: {text}", markup=False)
     else:
         if file is None:
             raise UsageError("give a .game file, or --resume RUN_DIR", hint="for example: gamedsl solve games/mog.game")

@@ -22,7 +22,7 @@ of semantics/, it imports no torch (the solvers' declarations are read without i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import solvers
@@ -194,6 +194,27 @@ class RunConfig:
             return self.make_optimizer()
         own = {p: solvers.optimizers.get(o["name"], **o["params"]) for p, o in self.player_optimizers.items()}
         return {p: own[p] if p in own else self.make_optimizer() for p in players}
+
+    def schedule_notes(self) -> list[str]:
+        """A note for each learning-rate schedule that does not fit the run's steps: one that
+        ends or drops after the last step, or one that ended before it (the rest of the run
+        goes at its final rate; a resumed run keeps the schedule it started with)."""
+        notes = []
+        for key, (name, params) in [
+            ("optimizer", (self.optimizer, self.optimizer_params)),
+            *((f"optimizer.{p}", (o["name"], o["params"])) for p, o in self.player_optimizers.items()),
+        ]:
+            schedule = params.get("schedule")
+            end = params.get("until") if schedule in SCHEDULED else params.get("at") if schedule == "step" else None
+            if not end or end == self.steps:
+                continue
+            what = "drops" if schedule == "step" else "ends"
+            if end > self.steps:
+                notes.append(f"{key} = {name}: its {schedule} schedule {what} at step {end:,}, after the run's {self.steps:,} steps")
+            elif schedule in SCHEDULED:
+                notes.append(f"{key} = {name}: its {schedule} schedule ends at step {end:,}; the run's last "
+                             f"{self.steps - end:,} steps go at its final rate")  # fmt: skip
+        return notes
 
     def optimizer_text(self, player: str | None = None) -> str:
         """`adam(lr=0.0004, beta1=0)`: the optimizer of `player` (the default one for None)."""
@@ -541,11 +562,7 @@ def resolve(settings: dict[str, ast.Setting], overrides: list[Override], flags: 
             name, params = resolved["optimizer"][0], dict(resolved["optimizer"][1])
         name, params = _finish("optimizer", name, params, explicit.get(f"optimizer.{player}", {}), values["steps"])
         player_optimizers[player] = {"name": name, "params": params}
-    for method, (name, params) in [*resolved.items(), *((f"optimizer.{p}", (o["name"], o["params"])) for p, o in player_optimizers.items())]:
-        ends = params.get("until") if params.get("schedule") in SCHEDULED else params.get("at") if params.get("schedule") == "step" else None
-        if ends and ends > values["steps"]:
-            notes.append(f"{method} = {name}: its schedule {'ends' if params['schedule'] in SCHEDULED else 'drops'} at step {ends:,}, after the run's {values['steps']:,} steps")
-    return RunConfig(
+    config = RunConfig(
         solver=resolved["solver"][0],
         solver_params=resolved["solver"][1],
         optimizer=resolved["optimizer"][0],
@@ -558,6 +575,7 @@ def resolve(settings: dict[str, ast.Setting], overrides: list[Override], flags: 
         origins=origins,
         **values,
     )
+    return replace(config, notes=config.notes + tuple(config.schedule_notes()))
 
 
 def _finish(key: str, name: str, params: dict[str, Any], explicit: dict, steps: int) -> tuple[str, dict[str, Any]]:
