@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from solvers.base import Solver, Step
+from solvers.base import SOLVERS, Solver, Step
 from solvers.engine import Engine, Reduce, Vec
 from solvers.optimizers.base import Optimizer
 from solvers.protocol import Game
@@ -196,7 +196,7 @@ class Run:
         if self.repeats and not solver.critic_steps:
             raise SolverError(
                 f"solver '{solver.name}' takes no critic steps (a player's extra steps between its own)",
-                "solvers that take them: simga, altga",
+                "solvers that take them: " + ", ".join(n for n in SOLVERS.available() if SOLVERS.cls(n).critic_steps),
             )
         self.state = solver.init(self.engine)
         self.averages = {
