@@ -265,5 +265,5 @@ def test_analyze_refuses_constrained_networks_at_the_option(cli, tmp_path, optio
     assert result.code == ExitCode.OUT_OF_REACH
     line = next(n for n, row in enumerate(source.splitlines(), 1) if option in row)
     column = source.splitlines()[line - 1].index(option) + 1
-    assert f"dirac.game:{line}:{column}: error: network 'D' is " in result.stderr
+    assert f"dirac.game:{line}:{column}: error: the game is out of symbolic reach: network 'D' is " in result.stderr
     assert caret in result.stderr and "hint:" in result.stderr and "Traceback" not in result.stderr

@@ -501,7 +501,7 @@ def test_a_schedule_that_reaches_zero_stops_cgd_without_dividing_by_it(solver):
     for _ in range(4):
         before = [p.detach().clone() for p in run.engine.params]
         run.step()
-        moved.append(max(float((p - b).abs().max()) for p, b in zip(run.engine.params, before)))
+        moved.append(max(float((p.detach() - b).abs().max()) for p, b in zip(run.engine.params, before)))
     assert moved[0] > 0 and moved[1] > 0  # rates 1e-2 and 5e-3
     assert moved[2] == 0 and moved[3] == 0  # rate 0 from step 2 on
 
