@@ -16,11 +16,10 @@ import torch
 
 import gamedsl
 import solvers
-from gamedsl.numeric.verify import torch_game
 from gamedsl.symbolic import limits, linearize
 from gamedsl.symbolic.analyze import Options, analyze, verify
 from gamedsl.symbolic.nash import NON_STRICT, NOT_NASH, STRICT
-from solvers.field import GameField
+from tests.helpers.step_jacobian import step_jacobian
 from gamedsl.errors import ExitCode, LimitError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,40 +161,6 @@ def test_constant_sum_counts_as_zero_sum():
 
 
 # ---- linearisations against the solvers' actual steps --------------------------------------
-
-
-def step_jacobian(spec, point, solver: str, params: dict, h: float, eps: float = 1e-6) -> np.ndarray:
-    """F'(x-bar) by central differences of one real solver step, on the solver's whole state:
-    x, then the tensors it carries between steps (momentum's buffer, past extragradient's last
-    look-ahead field, optimistic's last step), all zero at the stationary point."""
-    game = torch_game(spec)
-    n = len(point)
-
-    def new_run():
-        return solvers.Run(game, solvers.get(solver, **params), solvers.optimizers.get("sgd", lr=h))
-
-    def memory(run) -> list[torch.Tensor]:
-        return [t for value in run.state.values() if isinstance(value, list) for t in value]
-
-    state_dim = n + sum(t.numel() for t in memory(new_run()))
-
-    def step(z: np.ndarray) -> np.ndarray:
-        run = new_run()
-        GameField(game).load(z[:n])
-        start = n
-        for t in memory(run):
-            t.copy_(torch.as_tensor(z[start : start + t.numel()], dtype=torch.float64).reshape(t.shape))
-            start += t.numel()
-        run.step()
-        return np.concatenate([GameField(game).x().numpy(), *(t.reshape(-1).numpy() for t in memory(run))])
-
-    center = np.concatenate([point, np.zeros(state_dim - n)])
-    columns = []
-    for k in range(state_dim):
-        e = np.zeros(state_dim)
-        e[k] = eps
-        columns.append((step(center + e) - step(center - e)) / (2 * eps))
-    return np.stack(columns, axis=1)
 
 
 NO_MAP = {name for name in solvers.available() if solvers.SOLVERS.cls(name).formula is None}  # declared without one

@@ -13,14 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import gamedsl
 import solvers
-from gamedsl.numeric.verify import torch_game
 from gamedsl.symbolic import linearize
 from gamedsl.symbolic.analyze import Options, analyze
-from solvers.field import GameField
+from tests.helpers.step_jacobian import step_jacobian
 
 ROOT = Path(__file__).resolve().parent.parent
 GAMES = ROOT / "games"
@@ -39,35 +37,6 @@ def rates_for(analysis, *rates: float) -> dict[str, float]:
     return dict(zip(analysis.game.players, rates))
 
 
-def run_step_jacobian(spec, point, solver: str, params: dict, rates: dict[str, float], critic=None, eps=1e-6):
-    """F'(x-bar) by central differences of one step of `solvers.Run` with sgd(lr=rates[P]) for
-    each player P and `critic` steps, on the solver's whole state (x, then what it carries)."""
-    game = torch_game(spec)
-    n = len(point)
-
-    def new_run():
-        optimizers = {name: solvers.optimizers.get("sgd", lr=rate) for name, rate in rates.items()}
-        return solvers.Run(game, solvers.get(solver, **params), optimizers, critic_steps=critic)
-
-    def memory(run) -> list[torch.Tensor]:
-        return [t for value in run.state.values() if isinstance(value, list) for t in value]
-
-    def step(z: np.ndarray) -> np.ndarray:
-        run = new_run()
-        GameField(game).load(z[:n])
-        start = n
-        for t in memory(run):
-            t.copy_(torch.as_tensor(z[start : start + t.numel()], dtype=torch.float64).reshape(t.shape))
-            start += t.numel()
-        run.step()
-        return np.concatenate([GameField(game).x().numpy(), *(t.reshape(-1).numpy() for t in memory(run))])
-
-    size = n + sum(t.numel() for t in memory(new_run()))
-    center = np.concatenate([point, np.zeros(size - n)])
-    columns = [(step(center + eps * e) - step(center - eps * e)) / (2 * eps) for e in np.eye(size)]
-    return np.stack(columns, axis=1)
-
-
 def radius(matrix: np.ndarray) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(matrix))))
 
@@ -82,7 +51,7 @@ def test_per_player_step_sizes_give_the_jacobian_of_the_run_step(game, solver):
     (p,) = a.points
     rates = rates_for(a, 0.1, 0.03)
     lin = linearize.linearize(solver, p.J, a.field.blocks, list(a.game.players), rates, {})
-    truth = run_step_jacobian(a.spec, p.point.x, solver, {}, rates)
+    truth = step_jacobian(a.spec, p.point.x, solver, {}, rates)
     np.testing.assert_allclose(lin.matrix, truth, atol=1e-8)
     assert lin.radius == pytest.approx(radius(truth), rel=1e-8)
     # and it is not the map of one shared step size: the test tells the two apart
@@ -101,7 +70,7 @@ def test_critic_steps_compose_with_the_solver_step(game, solver, k):
     for rates in (rates_for(a, 0.2, 0.2), rates_for(a, 0.2, 0.05)):
         for critic in ({first: k}, {second: k, first: 2}):  # two players' extra steps, in this order
             lin = linearize.linearize(solver, p.J, a.field.blocks, players, rates, {}, critic)
-            truth = run_step_jacobian(a.spec, p.point.x, solver, {}, rates, critic)
+            truth = step_jacobian(a.spec, p.point.x, solver, {}, rates, critic)
             np.testing.assert_allclose(lin.matrix, truth, atol=1e-8, err_msg=f"{rates} {critic}")
             assert lin.radius == pytest.approx(radius(truth), rel=1e-8)
             assert lin.critic_steps == critic and "P_" in lin.formula
@@ -147,7 +116,7 @@ def test_the_analysis_reads_each_players_learning_rate_and_critic_steps(tmp_path
     (p,) = a.points
     for name in ("simga", "altga"):
         lin = next(lin for lin in p.linearizations if lin.solver == name)
-        truth = run_step_jacobian(a.spec, p.point.x, name, {}, {"D": 0.2, "G": 0.05}, {"D": 3})
+        truth = step_jacobian(a.spec, p.point.x, name, {}, {"D": 0.2, "G": 0.05}, {"D": 3})
         np.testing.assert_allclose(lin.matrix, truth, atol=1e-8)
 
 
@@ -207,7 +176,7 @@ def test_cli_verify_agrees_with_per_player_rates_and_critic_steps(tmp_path, cli)
     spec = gamedsl.load(path)
     x = np.array(list(point["x"].values()))
     for name, critic in (("simga", {"A": 2}), ("altga", {"A": 2}), ("extragradient", None)):
-        truth = radius(run_step_jacobian(spec, x, name, entries[name]["params"], rates, critic))
+        truth = radius(step_jacobian(spec, x, name, entries[name]["params"], rates, critic))
         assert entries[name]["spectral_radius"] == pytest.approx(truth, rel=1e-8), name
         assert entries[name]["agree"] is True, entries[name]
     assert entries["cgd"]["spectral_radius"] is None and "one step size" in entries["cgd"]["note"]
