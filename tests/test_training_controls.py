@@ -410,34 +410,31 @@ def config_of(run_dir):
     return json.loads((run_dir / "config.json").read_text())["config"]
 
 
-def test_set_gives_d_an_optimizer_of_its_own(cli, tmp_path):
+def solve_with_sgd_default(cli, tmp_path, setting: str, d_optimizer) -> dict:
+    """3 steps with `--set SETTING` over a default sgd(lr=0.01): the parameters must be those of
+    the hand-written loop with `d_optimizer` for D and the default for G; the run's config."""
     path = game_file(tmp_path, optimizer="sgd(lr=0.01)", extra="")
     out = tmp_path / "run"
-    result = cli("solve", path, "--steps", "3", "--out", out, "-q", "--set", "optimizer.D=adam(lr=1e-3)")
+    result = cli("solve", path, "--steps", "3", "--out", out, "-q", "--set", setting)
     assert result.code == 0, result.stderr
-    config = config_of(out)
-    assert config["player_optimizers"] == {"D": {"name": "adam", "params": {"lr": 1e-3}}}
-    assert (config["optimizer"], config["optimizer_params"]) == ("sgd", {"lr": 0.01})
-    ref = Reference([(("D",), torch_adam(1e-3), None), (("G",), torch_sgd(0.01), None)])
+    ref = Reference([(("D",), d_optimizer, None), (("G",), torch_sgd(0.01), None)])
     for _ in range(3):
         ref.step()
     saved = load_checkpoint(out / "checkpoint.pt")["run"]["params"]
     assert_same(saved, ref.params("D") + ref.params("G"), "parameters after 3 steps")
+    return config_of(out)
+
+
+def test_set_gives_d_an_optimizer_of_its_own(cli, tmp_path):
+    config = solve_with_sgd_default(cli, tmp_path, "optimizer.D=adam(lr=1e-3)", torch_adam(1e-3))
+    assert config["player_optimizers"] == {"D": {"name": "adam", "params": {"lr": 1e-3}}}
+    assert (config["optimizer"], config["optimizer_params"]) == ("sgd", {"lr": 0.01})
 
 
 def test_set_changes_the_rate_of_ds_optimizer_the_default_one_when_d_has_none(cli, tmp_path):
-    path = game_file(tmp_path, optimizer="sgd(lr=0.01)", extra="")
-    out = tmp_path / "run"
-    result = cli("solve", path, "--steps", "3", "--out", out, "-q", "--set", "optimizer.D.lr=2e-3")
-    assert result.code == 0, result.stderr
-    config = config_of(out)
+    config = solve_with_sgd_default(cli, tmp_path, "optimizer.D.lr=2e-3", torch_sgd(2e-3))
     assert config["player_optimizers"] == {"D": {"name": "sgd", "params": {"lr": 2e-3}}}
     assert config["optimizer_params"] == {"lr": 0.01}
-    ref = Reference([(("D",), torch_sgd(2e-3), None), (("G",), torch_sgd(0.01), None)])
-    for _ in range(3):
-        ref.step()
-    saved = load_checkpoint(out / "checkpoint.pt")["run"]["params"]
-    assert_same(saved, ref.params("D") + ref.params("G"), "parameters after 3 steps")
 
 
 def test_set_changes_one_parameter_of_ds_own_optimizer(cli, tmp_path):

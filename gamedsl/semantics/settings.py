@@ -220,7 +220,9 @@ class RunConfig:
         """`adam(lr=0.0004, beta1=0)`: the optimizer of `player` (the default one for None)."""
         own = self.player_optimizers.get(player) if player else None
         name, params = (own["name"], own["params"]) if own else (self.optimizer, self.optimizer_params)
-        return name + ("(" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) + ")" if params else "")
+        if not params:
+            return name
+        return name + "(" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) + ")"
 
 
 def python_value(value: ast.Value) -> Any:
@@ -307,29 +309,15 @@ def _check_method(key: str, settings: dict[str, ast.Setting], player: str | None
     for `player`), so that constraints between values (a negative gamma, a step schedule
     without its step) are reported by `gamedsl check` too."""
     registry = METHOD_KEYS[key]
-    method = settings.get(key if player is None else f"{key}.{player}")
-    default = settings.get(key) if player is not None and method is None else None
-    name, params = _method(key, method.value) if method else _method(key, default.value) if default else (KEYS[key].default, {})
-    spans = {arg.name: arg.value.span for arg in getattr(method.value, "args", ()) if arg.name} if method else {}
-    if default is not None:  # P changes parameters of the default optimizer: its own start from the default's
-        for setting_key, setting in settings.items():
-            head, _, rest = setting_key.partition(".")
-            if head == key and rest and _player_target(setting_key, setting.value) is None:
-                params[rest] = _method_param(key, name, rest, setting.value, setting.value.span)
     prefix = key if player is None else f"{key}.{player}"
-    for setting_key, setting in settings.items():
-        if not setting_key.startswith(prefix + "."):
-            continue
-        rest = setting_key[len(prefix) + 1 :]
-        if "." not in rest and (player is not None or _player_target(setting_key, setting.value) is None):
-            if rest in spans:
-                raise GameCheckError(
-                    f"'{setting_key}' repeats the parameter {rest} of {prefix} = {name}(...)",
-                    span=setting.span,
-                    hint=f"it is given on line {spans[rest].line}; keep one of the two",
-                )
-            params[rest] = _method_param(key, name, rest, setting.value, setting.value.span)
-            spans[rest] = setting.value.span
+    method = settings.get(prefix)
+    inherits = player is not None and method is None  # P changes parameters of the default optimizer
+    source = method or (settings.get(key) if inherits else None)
+    name, params = _method(key, source.value) if source else (KEYS[key].default, {})
+    spans = {arg.name: arg.value.span for arg in getattr(method.value, "args", ()) if arg.name} if method else {}
+    if inherits:  # P's parameters start from the default's, and may override them
+        params.update(_dotted_params(key, key, name, settings, {}))
+    params.update(_dotted_params(key, prefix, name, settings, spans))
     if key == "optimizer":
         steps = settings.get("steps")
         complete_schedule(params, KEYS["steps"].kind.convert(steps.value) if steps else KEYS["steps"].default)
@@ -339,6 +327,27 @@ def _check_method(key: str, settings: dict[str, ast.Setting], player: str | None
         named = [param for param in spans if f"{param} " in exc.message or f"'{param}'" in exc.message]
         span = spans[named[0]] if named else method.value.span if method else next(iter(settings.values())).span
         raise GameCheckError(exc.message, span=span, hint=exc.hint) from None
+
+
+def _dotted_params(
+    key: str, prefix: str, name: str, settings: dict[str, ast.Setting], spans: dict[str, Span]
+) -> dict[str, Any]:
+    """The parameters a block gives as `PREFIX.PARAM = v` (`optimizer.lr`, `optimizer.D.lr`), checked
+    against method `name`; one already in `spans` (the call's own arguments) is an error."""
+    params = {}
+    for setting_key, setting in settings.items():
+        rest = setting_key[len(prefix) + 1 :] if setting_key.startswith(prefix + ".") else ""
+        if not rest or "." in rest or prefix == key and _player_target(setting_key, setting.value) is not None:
+            continue
+        if rest in spans:
+            raise GameCheckError(
+                f"'{setting_key}' repeats the parameter {rest} of {prefix} = {name}(...)",
+                span=setting.span,
+                hint=f"it is given on line {spans[rest].line}; keep one of the two",
+            )
+        params[rest] = _method_param(key, name, rest, setting.value, setting.value.span)
+        spans[rest] = setting.value.span
+    return params
 
 
 def _example(key: str) -> str:
