@@ -177,7 +177,7 @@ def test_cgd_step_on_a_constant_field_is_the_nash_move():
     assert result.status == "finished"
     d_p = (h, h)
     d_q = h * ((a0 - 2 * c0) + d_p[0])
-    assert (float(a), float(b), float(c)) == pytest.approx((a0 + h, b0 + h, c0 + d_q), rel=1e-12)
+    assert tuple(float(t.detach()) for t in (a, b, c)) == pytest.approx((a0 + h, b0 + h, c0 + d_q), rel=1e-12)
 
 
 def test_sga_step_on_a_constant_field_follows_v_plus_lambda_a_v():

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from gamedsl.cli import quick
 from gamedsl.errors import ExitCode, GameError
 from gamedsl.training import stopping
 
@@ -60,7 +61,11 @@ def build(args: list[str] | None = None) -> "typer.Typer":
 def main() -> None:
     stopping.install()  # first thing: a signal during start-up is one line and exit 130
     try:
-        build(sys.argv[1:])(standalone_mode=True)
+        code = quick.route(sys.argv[1:])
+        if code is None:
+            build(sys.argv[1:])(standalone_mode=True)
+        elif code:
+            sys.exit(code)
     except GameError as exc:
         _say(exc.render())
         sys.exit(int(exc.code))

@@ -17,7 +17,7 @@ from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from gamedsl.errors import GameError, GameSyntaxError, LimitError, Source, Span, did_you_mean
-from gamedsl.syntax import ast
+from gamedsl.syntax import ast, tables
 from gamedsl.syntax.messages import EXAMPLES, describe_expected, describe_found, hint_for_character
 
 MAX_BYTES = 1 << 20  # a .game file is a page of text; one MiB is far beyond any real game
@@ -27,8 +27,7 @@ MAX_NAME = 200  # characters in a name; messages quote names, so they must stay 
 
 @lru_cache(maxsize=1)
 def _lark() -> lark.Lark:
-    grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
-    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, start=["start", "value"])
+    return tables.load()
 
 
 def read_source(path: str | Path) -> Source:
