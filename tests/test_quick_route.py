@@ -75,6 +75,13 @@ def test_both_routes_print_the_same_and_exit_alike(args, capsys):
     assert typer_out.out or typer_out.err
 
 
+def test_version_alike(capsys):
+    typer_code = _typer(["--version"])
+    typer_out = capsys.readouterr()
+    assert (_quick(["--version"]), capsys.readouterr()) == (typer_code, typer_out)
+    assert typer_out.out.startswith("gamedsl ") and typer_code == 0
+
+
 @pytest.mark.parametrize("fixture", ["big", "warned"])
 def test_limits_and_warnings_alike(fixture, request, capsys):
     args = ["check", request.getfixturevalue(fixture)]
@@ -91,7 +98,7 @@ def test_limits_and_warnings_alike(fixture, request, capsys):
     "args",
     [[], ["check"], ["check", "--json"], ["check", "--help"], ["check", "-h", "games/mog.game"],
      ["check", "--jsn", "games/mog.game"], ["check", "--", "games/mog.game"], ["check", "-"],
-     ["--version"], ["--help"], ["solve", "games/mog.game"], ["solvers"]],
+     ["--version", "check"], ["--help"], ["solve", "games/mog.game"], ["solvers"]],
 )  # fmt: skip
 def test_everything_else_is_left_to_typer(args, capsys):
     assert quick.route(args) is None
@@ -111,7 +118,7 @@ print(json.dumps(sorted(m for m in ("typer", "pydantic", "click", "torch") if m 
 """
 
 
-@pytest.mark.parametrize("args", [["check", "games/mog.game"], ["check", "games/mog.game", "--json"]])
+@pytest.mark.parametrize("args", [["check", "games/mog.game"], ["check", "games/mog.game", "--json"], ["--version"]])
 def test_the_quick_route_imports_no_typer(args):
     result = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)  # fmt: skip

@@ -1,10 +1,10 @@
-"""The quick route: `gamedsl check FILE... [--json]` without typer.
+"""The quick route: `gamedsl check FILE... [--json]` and `gamedsl --version` without typer.
 
 `gamedsl check` runs whenever a .game file is saved (editors, pre-commit hooks) and should
 answer within half a second. Starting typer costs 0.2–0.3 s on its own (its import, and
 pydantic adapters built for the options at each call), as much as reading, parsing and checking
 a game. So an argument list made only of the word `check`, file names and `--json` is run here
-directly; anything else (`--help`, an unknown option, a name starting with '-', no file at
+directly, as is `--version` alone; anything else (`--help`, an unknown option, a name starting with '-', no file at
 all) goes to typer, which owns the help and every usage error. The two routes print the same
 bytes and exit with the same codes: `tests/test_quick_route.py` runs both on the same
 arguments and compares them.
@@ -17,12 +17,31 @@ import sys
 from pathlib import Path
 
 COMMAND = "check"
+VERSION_FLAG = "--version"  # `root.py` declares it to typer
+
+
+def version_line() -> str:
+    """The versions, read from the installed metadata: printing them imports no torch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from gamedsl import __version__
+
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:
+        torch_version = "not installed"
+    return f"gamedsl {__version__} (torch {torch_version})"
 
 
 def route(args: list[str]) -> int | None:
     """Run `args` if the quick route takes them, and return the exit code; None if it does
     not take them (typer must)."""
-    if not args or args[0] != COMMAND or "_GAMEDSL_COMPLETE" in os.environ:
+    if "_GAMEDSL_COMPLETE" in os.environ:  # typer's shell completion
+        return None
+    if args == [VERSION_FLAG]:
+        print(version_line())
+        return 0
+    if not args or args[0] != COMMAND:
         return None
     from gamedsl.cli.check_report import JSON_FLAG, run
 

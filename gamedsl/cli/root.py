@@ -6,25 +6,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from gamedsl import __version__
+from gamedsl.cli.quick import VERSION_FLAG, version_line
 
 
 def _version(value: bool) -> None:
-    """The versions, read from the installed metadata: printing them imports no torch."""
     if value:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            torch_version = version("torch")
-        except PackageNotFoundError:
-            torch_version = "not installed"
-        typer.echo(f"gamedsl {__version__} (torch {torch_version})")
+        typer.echo(version_line())
         raise typer.Exit()
 
 
 def root(
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        Optional[bool], typer.Option(VERSION_FLAG, callback=_version, is_eager=True, help="Show the version and exit.")
     ] = None,
 ) -> None:
     """Declare smooth two-player games (GANs above all) in .game files, check them, solve them and analyse them.
