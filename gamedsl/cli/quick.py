@@ -2,12 +2,12 @@
 
 `gamedsl check` runs whenever a .game file is saved (editors, pre-commit hooks) and should
 answer within half a second. Starting typer costs 0.2–0.3 s on its own (its import, and
-pydantic adapters built for the options at each call), as much as reading, parsing and checking
-a game. So an argument list made only of the word `check`, file names and `--json` is run here
-directly, as is `--version` alone; anything else (`--help`, an unknown option, a name starting with '-', no file at
-all) goes to typer, which owns the help and every usage error. The two routes print the same
-bytes and exit with the same codes: `tests/test_quick_route.py` runs both on the same
-arguments and compares them.
+pydantic adapters built for the options at each call), as much as reading, parsing and
+checking a game. So an argument list made only of the word `check`, file names and `--json`
+is run here directly, as is `--version` alone. Anything else (`--help`, an unknown option, a
+name starting with '-', no file at all) goes to typer, which owns the help and every usage
+error. The two routes print the same bytes and exit with the same codes:
+`tests/test_quick_route.py` runs both on the same arguments and compares them.
 """
 
 from __future__ import annotations
