@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 COMMAND = "check"
@@ -33,14 +34,31 @@ def version_line() -> str:
     return f"gamedsl {__version__} (torch {torch_version})"
 
 
+def _print_version() -> int:
+    print(version_line())
+    return 0
+
+
 def route(args: list[str]) -> int | None:
     """Run `args` if the quick route takes them, and return the exit code; None if it does
     not take them (typer must)."""
+    command = _command(args)
+    if command is None:
+        return None
+    try:
+        return command()
+    except BrokenPipeError:  # the reader went away (`... | head -1`): quietly 1, as typer does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
+        return 1
+
+
+def _command(args: list[str]) -> Callable[[], int] | None:
+    """What the quick route would run for `args`, or None."""
     if "_GAMEDSL_COMPLETE" in os.environ:  # typer's shell completion
         return None
     if args == [VERSION_FLAG]:
-        print(version_line())
-        return 0
+        return _print_version
     if not args or args[0] != COMMAND:
         return None
     from gamedsl.cli.check_report import JSON_FLAG, run
@@ -48,9 +66,4 @@ def route(args: list[str]) -> int | None:
     files = [arg for arg in args[1:] if arg != JSON_FLAG]
     if not files or any(arg.startswith("-") for arg in files):
         return None
-    try:
-        return int(run([Path(f) for f in files], as_json=JSON_FLAG in args))
-    except BrokenPipeError:  # the reader went away (`... | head -1`): quietly 1, as typer does
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
-        return 1
+    return lambda: int(run([Path(f) for f in files], as_json=JSON_FLAG in args))
