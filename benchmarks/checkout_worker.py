@@ -26,6 +26,26 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+BASELINE = Path("/work/baseline")  # where today's code is checked out on the benchmark machine
+
+
+def add_sides(parser, sides: tuple[str, ...]) -> None:
+    """`--sides` (some of `sides`) and `--baseline` (the checkout whose command is 'today'),
+    for the benchmarks that run each side as a command in a fresh interpreter."""
+    parser.add_argument("--sides", default=",".join(sides), help=f"some of {','.join(sides)} (default all)")
+    parser.add_argument("--baseline", type=Path, default=BASELINE, metavar="PATH",
+                        help=f"the checkout whose command is 'today' (default {BASELINE})")  # fmt: skip
+
+
+def chosen_sides(parser, args, sides: tuple[str, ...]) -> list[str]:
+    """The sides `--sides` names, in its order; a usage error for an unknown one, or for a
+    'today' side whose --baseline is not a gamedsl checkout."""
+    chosen = args.sides.split(",")
+    if unknown := set(chosen) - set(sides):
+        parser.error(f"unknown side(s) {', '.join(sorted(unknown))}; choose from {', '.join(sides)}")
+    if "today" in chosen and not (args.baseline / "gamedsl" / "__init__.py").is_file():
+        parser.error(f"--baseline {args.baseline} is not a gamedsl checkout (no gamedsl/__init__.py)")
+    return chosen
 
 
 class Worker:

@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from checkout_worker import add_sides, chosen_sides  # benchmarks/, this script's folder
+
 ROOT = Path(__file__).resolve().parent.parent
 SIDES = ("today", "auto", "false", "true")
 TARGETS = {50000: 0.5, 200: 1.2}  # issue 12: the most a side may take, as a fraction of today's wall time
@@ -84,16 +86,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=50000, help="steps per run (default 50000; 200: a short run)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per side, taking turns (default 1)")
-    parser.add_argument("--sides", default=",".join(SIDES), help=f"some of {','.join(SIDES)} (default all)")
-    parser.add_argument("--baseline", type=Path, default=Path("/work/baseline"), metavar="PATH",
-                        help="the checkout whose command is 'today' (default /work/baseline)")  # fmt: skip
+    add_sides(parser, SIDES)
     parser.add_argument("--cold-cache", action="store_true", help="a fresh, empty inductor cache for every run")
     args = parser.parse_args()
-    sides = args.sides.split(",")
-    if unknown := set(sides) - set(SIDES):
-        parser.error(f"unknown side(s) {', '.join(sorted(unknown))}; choose from {', '.join(SIDES)}")
-    if "today" in sides and not (args.baseline / "gamedsl" / "__init__.py").is_file():
-        parser.error(f"--baseline {args.baseline} is not a gamedsl checkout (no gamedsl/__init__.py)")
+    sides = chosen_sides(parser, args, SIDES)
 
     load = os.getloadavg()
     print(f"figure2_time: gamedsl solve games/mog.game --solver consensus --steps {args.steps}, "

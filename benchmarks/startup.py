@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from checkout_worker import add_sides, chosen_sides  # benchmarks/, this script's folder
+
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = {
     "python": ["-c", "pass"],
@@ -53,15 +55,9 @@ def run_once(side: str, checkout: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=15, help="runs per side, taking turns (default 15)")
-    parser.add_argument("--sides", default=",".join(ARGS), help=f"some of {','.join(ARGS)} (default all)")
-    parser.add_argument("--baseline", type=Path, default=Path("/work/baseline"), metavar="PATH",
-                        help="the checkout whose command is 'today' (default /work/baseline)")  # fmt: skip
+    add_sides(parser, tuple(ARGS))
     args = parser.parse_args()
-    sides = args.sides.split(",")
-    if unknown := set(sides) - set(ARGS):
-        parser.error(f"unknown side(s) {', '.join(sorted(unknown))}; choose from {', '.join(ARGS)}")
-    if "today" in sides and not (args.baseline / "gamedsl" / "__init__.py").is_file():
-        parser.error(f"--baseline {args.baseline} is not a gamedsl checkout (no gamedsl/__init__.py)")
+    sides = chosen_sides(parser, args, tuple(ARGS))
     load = os.getloadavg()
     print(f"startup: {args.repeats} runs per side, taking turns; {os.cpu_count()} cores; "
           f"load average {load[0]:.2f} (1 min), {load[1]:.2f} (5 min) before")  # fmt: skip
